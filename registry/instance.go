@@ -1,0 +1,215 @@
+package registry
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Health is the state of an instance. Only passing instances (and warning
+// ones, where the server is configured to serve them) appear in answers.
+type Health uint8
+
+// The health states, ordered from best to worst.
+const (
+	Passing Health = iota
+	Warning
+	Critical
+)
+
+var healthNames = [...]string{Passing: "passing", Warning: "warning", Critical: "critical"}
+
+func (h Health) String() string {
+	if int(h) < len(healthNames) {
+		return healthNames[h]
+	}
+	return fmt.Sprintf("health(%d)", uint8(h))
+}
+
+// ParseHealth parses "passing", "warning" or "critical".
+func ParseHealth(s string) (Health, error) {
+	for h, name := range healthNames {
+		if s == name {
+			return Health(h), nil
+		}
+	}
+	return 0, &FieldError{Field: "health", Value: s, Reason: "must be passing, warning or critical"}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *Health) UnmarshalText(b []byte) error {
+	v, err := ParseHealth(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}
+
+// Source tells who owns an instance: the HTTP API or the Corefile.
+type Source uint8
+
+// The sources of an instance.
+const (
+	SourceAPI Source = iota
+	SourceCorefile
+)
+
+func (s Source) String() string {
+	if s == SourceCorefile {
+		return "corefile"
+	}
+	return "api"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Limits on what one instance may carry, so that a registration cannot grow
+// the registry or a DNS answer without bound.
+const (
+	MaxTags       = 64
+	MaxMeta       = 64
+	MaxMetaKey    = 128
+	MaxMetaValue  = 512
+	MaxTTL        = 24 * time.Hour
+	MinTTL        = time.Second
+	DefaultWeight = 1
+)
+
+// Instance is one address and port of a service. Values handed out by the
+// registry are copies; their Tags and Meta are shared with the registry and
+// must not be modified.
+type Instance struct {
+	Service string
+	ID      string
+	Address netip.Addr
+	Port    uint16
+	Tags    []string
+	Meta    map[string]string
+	Weight  uint16
+	Health  Health
+	Source  Source
+	// TTL is the heartbeat lease: the instance turns critical when it is not
+	// renewed within TTL. Zero means no lease (probed or static instances).
+	TTL time.Duration
+
+	// CreateIndex and ModifyIndex are the registry change indexes at which the
+	// instance was created and last changed. Set by the registry.
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+// HasTag reports whether the instance carries tag.
+func (in *Instance) HasTag(tag string) bool { return slices.Contains(in.Tags, tag) }
+
+// normalize validates in and returns a copy that owns its tags and meta, with
+// tags sorted and deduplicated and the address unmapped.
+func (in Instance) normalize() (Instance, error) {
+	if err := ValidateLabel("service", in.Service); err != nil {
+		return in, err
+	}
+	if err := ValidateLabel("id", in.ID); err != nil {
+		return in, err
+	}
+	if !in.Address.IsValid() {
+		return in, &FieldError{Field: "address", Reason: "must be an IPv4 or IPv6 address"}
+	}
+	if in.Address.Zone() != "" {
+		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must not carry an IPv6 zone"}
+	}
+	if in.Port == 0 {
+		return in, &FieldError{Field: "port", Value: "0", Reason: "must be between 1 and 65535"}
+	}
+	if len(in.Tags) > MaxTags {
+		return in, &FieldError{Field: "tags", Reason: fmt.Sprintf("at most %d tags", MaxTags)}
+	}
+	for _, t := range in.Tags {
+		if err := ValidateLabel("tags", t); err != nil {
+			return in, err
+		}
+	}
+	if err := validateMeta(in.Meta); err != nil {
+		return in, err
+	}
+	if in.TTL != 0 && (in.TTL < MinTTL || in.TTL > MaxTTL) {
+		return in, &FieldError{Field: "ttl", Value: in.TTL.String(), Reason: fmt.Sprintf("must be between %s and %s", MinTTL, MaxTTL)}
+	}
+	if in.Health > Critical {
+		return in, &FieldError{Field: "health", Value: in.Health.String(), Reason: "unknown state"}
+	}
+	in.Address = in.Address.Unmap()
+	if len(in.Tags) > 0 {
+		in.Tags = slices.Compact(slices.Sorted(slices.Values(in.Tags)))
+	} else {
+		in.Tags = nil
+	}
+	if len(in.Meta) > 0 {
+		in.Meta = maps.Clone(in.Meta)
+	} else {
+		in.Meta = nil
+	}
+	return in, nil
+}
+
+func validateMeta(meta map[string]string) error {
+	if len(meta) > MaxMeta {
+		return &FieldError{Field: "meta", Reason: fmt.Sprintf("at most %d keys", MaxMeta)}
+	}
+	for k, v := range meta {
+		if k == "" || len(k) > MaxMetaKey {
+			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("keys must be 1 to %d bytes", MaxMetaKey)}
+		}
+		if len(v) > MaxMetaValue {
+			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("values must be at most %d bytes", MaxMetaValue)}
+		}
+	}
+	return nil
+}
+
+// ValidateLabel checks that s is a DNS label as Signpost uses them for
+// service names, tags and instance ids: 1 to 63 characters of lowercase a-z,
+// 0-9 and '-', not starting or ending with '-' (RFC 1123). field names the
+// value in the error.
+func ValidateLabel(field, s string) error {
+	if s == "" || len(s) > 63 {
+		return &FieldError{Field: field, Value: s, Reason: "must be 1 to 63 characters"}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return &FieldError{Field: field, Value: s, Reason: "may hold only lowercase a-z, 0-9 and '-'"}
+		}
+	}
+	if s[0] == '-' || s[len(s)-1] == '-' {
+		return &FieldError{Field: field, Value: s, Reason: "must not start or end with '-'"}
+	}
+	if field == "service" && s == ReservedLabel {
+		return &FieldError{Field: field, Value: s, Reason: "is reserved for address records"}
+	}
+	return nil
+}
+
+// ReservedLabel is the one label that cannot name a service: DNS serves
+// instance addresses below it.
+const ReservedLabel = "addr"
+
+// FieldError is a validation error that names the offending field.
+type FieldError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == "" {
+		return e.Field + ": " + e.Reason
+	}
+	return fmt.Sprintf("%s: %q %s", e.Field, e.Value, strings.TrimSpace(e.Reason))
+}

@@ -1,0 +1,95 @@
+package registry
+
+import "time"
+
+// Start runs lease expiry in the background until Stop.
+func (r *Registry) Start() {
+	r.startOnce.Do(func() { go r.loop() })
+}
+
+// Stop ends lease expiry and waits for it to return. It is safe to call more
+// than once, and without Start.
+func (r *Registry) Stop() {
+	r.stopOnce.Do(func() { close(r.stopc) })
+	started := true
+	r.startOnce.Do(func() { started = false })
+	if started {
+		<-r.donec
+	}
+}
+
+func (r *Registry) loop() {
+	defer close(r.donec)
+	t := time.NewTicker(r.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stopc:
+			return
+		case <-t.C:
+			r.Sweep()
+		}
+	}
+}
+
+// Sweep runs one round of lease expiry at the current time: leases past their
+// deadline turn their instance critical, and instances critical for longer
+// than DeregisterAfter are removed. When more than the self-preservation
+// share of leases would run out in this one round, nothing expires: that
+// many sidecars going quiet at once is taken for a network fault between
+// them and the server, not for everything dying. Expiry resumes by itself
+// once enough heartbeats come back.
+func (r *Registry) Sweep() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.cfg.Now()
+	var expiring, removable []key
+	for k, l := range r.leases {
+		switch {
+		case l.expired.IsZero() && now.After(l.deadline):
+			expiring = append(expiring, k)
+		case !l.expired.IsZero() && now.Sub(l.expired) >= r.cfg.DeregisterAfter:
+			removable = append(removable, k)
+		}
+	}
+	if r.mustPreserve(len(expiring), len(r.leases)) {
+		if !r.preserving.Swap(true) {
+			r.cfg.Logger.Warningf("self-preservation on: %d of %d leases ran out at once, expiry paused until heartbeats return", len(expiring), len(r.leases))
+		}
+		return
+	}
+	if r.preserving.Swap(false) {
+		r.cfg.Logger.Infof("self-preservation off: %d of %d leases expiring, expiry resumed", len(expiring), len(r.leases))
+	}
+	if len(expiring) == 0 && len(removable) == 0 {
+		return
+	}
+	b := newBuilder(r.cur.Load())
+	for _, k := range expiring {
+		l := r.leases[k]
+		l.expired = now
+		r.leases[k] = l
+		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
+			b.setHealth(in, Critical)
+		}
+	}
+	for _, k := range removable {
+		delete(r.leases, k)
+		b.removeInstance(k.service, k.id)
+	}
+	r.publish(b)
+	if n := len(expiring); n > 0 {
+		r.cfg.Logger.Infof("%d lease(s) ran out, instance(s) now critical", n)
+	}
+	if n := len(removable); n > 0 {
+		r.cfg.Logger.Infof("%d instance(s) deregistered after being critical for %s", n, r.cfg.DeregisterAfter)
+	}
+}
+
+func (r *Registry) mustPreserve(expiring, total int) bool {
+	share := r.cfg.SelfPreservation
+	if share <= 0 || expiring < r.cfg.SelfPreservationMin {
+		return false
+	}
+	return float64(expiring) > share*float64(total)
+}

@@ -1,0 +1,396 @@
+// Package registry is Signpost's in-memory service registry: services and
+// their instances, health states, heartbeat leases with expiry and
+// self-preservation, and a change index that readers can wait on.
+//
+// All writes go through one mutex-guarded path that derives a new immutable
+// Snapshot from the current one and swaps it in atomically. Readers (the DNS
+// handler, the HTTP API) load the current snapshot and never wait on a
+// writer. The package knows nothing of DNS, HTTP or probes.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by the write operations; test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrNoLease  = errors.New("has no heartbeat lease")
+	ErrStatic   = errors.New("is declared in the Corefile")
+)
+
+// Defaults of Config.
+const (
+	DefaultDeregisterAfter     = time.Minute
+	DefaultSelfPreservation    = 0.15
+	DefaultSelfPreservationMin = 3
+	DefaultSweepInterval       = time.Second
+)
+
+// Logger receives the registry's log lines about state changes.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warningf(format string, args ...any)
+}
+
+// Config tunes lease expiry. The zero value of each field takes its default.
+type Config struct {
+	// DeregisterAfter removes an instance whose lease ran out this long ago.
+	DeregisterAfter time.Duration
+	// SelfPreservation is the share of leases (0 to 1) that may run out in
+	// one sweep; when more would, expiry pauses. Negative disables it.
+	SelfPreservation float64
+	// SelfPreservationMin is the least number of expiring leases that can
+	// trigger self-preservation, so that a small registry losing one
+	// instance is not taken for a network fault.
+	SelfPreservationMin int
+	// SweepInterval is how often leases are checked.
+	SweepInterval time.Duration
+	// Now returns the current time; tests inject a fake clock.
+	Now func() time.Time
+	// Logger gets state change messages; nil discards them.
+	Logger Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DeregisterAfter == 0 {
+		c.DeregisterAfter = DefaultDeregisterAfter
+	}
+	if c.SelfPreservation == 0 {
+		c.SelfPreservation = DefaultSelfPreservation
+	}
+	if c.SelfPreservationMin == 0 {
+		c.SelfPreservationMin = DefaultSelfPreservationMin
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = nopLogger{}
+	}
+	return c
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...any)    {}
+func (nopLogger) Warningf(string, ...any) {}
+
+// Registry holds services and instances. Its methods are safe for concurrent
+// use.
+type Registry struct {
+	cur        atomic.Pointer[Snapshot]
+	preserving atomic.Bool
+
+	mu     sync.Mutex // the single writer path; guards everything below
+	cfg    Config
+	leases map[key]lease
+	static map[string]struct{} // services the Corefile declares
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stopc     chan struct{}
+	donec     chan struct{}
+}
+
+type key struct{ service, id string }
+
+// lease is the heartbeat deadline of an instance registered with a TTL.
+type lease struct {
+	ttl      time.Duration
+	deadline time.Time
+	expired  time.Time // when the lease ran out; zero while it holds
+}
+
+// New returns an empty registry. Call Start to run lease expiry.
+func New(cfg Config) *Registry {
+	r := &Registry{
+		cfg:    cfg.withDefaults(),
+		leases: make(map[key]lease),
+		static: make(map[string]struct{}),
+		stopc:  make(chan struct{}),
+		donec:  make(chan struct{}),
+	}
+	r.cur.Store(emptySnapshot())
+	return r
+}
+
+// Configure replaces the expiry settings of a running registry, as a
+// Corefile reload does. SweepInterval keeps the value it started with.
+func (r *Registry) Configure(cfg Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	interval := r.cfg.SweepInterval
+	r.cfg = cfg.withDefaults()
+	r.cfg.SweepInterval = interval
+}
+
+// Snapshot returns the current snapshot.
+func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
+
+// Index returns the current change index.
+func (r *Registry) Index() uint64 { return r.cur.Load().index }
+
+// SelfPreserving reports whether lease expiry is paused.
+func (r *Registry) SelfPreserving() bool { return r.preserving.Load() }
+
+// WaitIndex blocks until the change index passes after, or ctx is done, and
+// returns the newest snapshot either way; the error is ctx's.
+func (r *Registry) WaitIndex(ctx context.Context, after uint64) (*Snapshot, error) {
+	for {
+		s := r.cur.Load()
+		if s.index > after {
+			return s, nil
+		}
+		select {
+		case <-s.changed:
+		case <-ctx.Done():
+			return r.cur.Load(), ctx.Err()
+		}
+	}
+}
+
+// Register adds or replaces an instance and returns it as stored. An
+// instance with a TTL starts passing with a fresh lease. Re-registering an
+// identical instance only renews its lease and does not change the index.
+func (r *Registry) Register(in Instance) (Instance, error) {
+	in, err := in.normalize()
+	if err != nil {
+		return Instance{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	k := key{in.Service, in.ID}
+	cur := r.cur.Load()
+	old, exists := lookup(cur, in.Service, in.ID)
+	if exists && old.Source != in.Source {
+		return Instance{}, fmt.Errorf("instance %s of service %s %w", in.ID, in.Service, ErrStatic)
+	}
+	if in.TTL > 0 {
+		in.Health = Passing
+		r.leases[k] = lease{ttl: in.TTL, deadline: r.cfg.Now().Add(in.TTL)}
+	} else {
+		delete(r.leases, k)
+	}
+	if exists && sameInstance(old, &in) {
+		return *old, nil
+	}
+	b := newBuilder(cur)
+	stored := b.setInstance(in)
+	r.publish(b)
+	return *stored, nil
+}
+
+// Deregister removes an instance.
+func (r *Registry) Deregister(service, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.cur.Load()
+	old, ok := lookup(cur, service, id)
+	if !ok {
+		return fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+	}
+	if old.Source == SourceCorefile {
+		return fmt.Errorf("instance %s of service %s %w", id, service, ErrStatic)
+	}
+	delete(r.leases, key{service, id})
+	b := newBuilder(cur)
+	b.removeInstance(service, id)
+	r.publish(b)
+	return nil
+}
+
+// Heartbeat renews the lease of an instance. An instance whose lease had run
+// out turns passing again.
+func (r *Registry) Heartbeat(service, id string) (Instance, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.cur.Load()
+	in, ok := lookup(cur, service, id)
+	if !ok {
+		return Instance{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+	}
+	k := key{service, id}
+	l, ok := r.leases[k]
+	if !ok {
+		return Instance{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
+	}
+	revived := !l.expired.IsZero()
+	l.deadline, l.expired = r.cfg.Now().Add(l.ttl), time.Time{}
+	r.leases[k] = l
+	if !revived || in.Health == Passing {
+		return *in, nil
+	}
+	b := newBuilder(cur)
+	in = b.setHealth(in, Passing)
+	r.publish(b)
+	r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", id, service)
+	return *in, nil
+}
+
+// Lease returns the TTL and deadline of an instance's lease.
+func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.leases[key{service, id}]
+	return l.ttl, l.deadline, ok
+}
+
+// SetHealth sets the health state of an instance, as a probe reports it.
+func (r *Registry) SetHealth(service, id string, h Health) error {
+	if h > Critical {
+		return &FieldError{Field: "health", Value: h.String(), Reason: "unknown state"}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.cur.Load()
+	in, ok := lookup(cur, service, id)
+	if !ok {
+		return fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+	}
+	if in.Health == h {
+		return nil
+	}
+	b := newBuilder(cur)
+	b.setHealth(in, h)
+	r.publish(b)
+	return nil
+}
+
+// StaticService is a service declared in the Corefile, with its instances.
+type StaticService struct {
+	Config    ServiceConfig
+	Instances []Instance
+}
+
+// ApplyStatic replaces everything the Corefile declares with services, in
+// one change: services and instances no longer declared are removed, new
+// ones added, instances registered through the API are kept. An unchanged
+// static instance keeps its health. Nothing is applied when any part is
+// invalid.
+func (r *Registry) ApplyStatic(services []StaticService) error {
+	want := make(map[string]StaticService, len(services))
+	for _, s := range services {
+		cfg, err := s.Config.normalize()
+		if err != nil {
+			return err
+		}
+		cfg.Source = SourceCorefile
+		if _, dup := want[cfg.Name]; dup {
+			return &FieldError{Field: "service", Value: cfg.Name, Reason: "is declared twice"}
+		}
+		ins := make([]Instance, 0, len(s.Instances))
+		for _, in := range s.Instances {
+			in.Service, in.Source, in.TTL = cfg.Name, SourceCorefile, 0
+			n, err := in.normalize()
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(ins, func(o Instance) bool { return o.ID == n.ID }) {
+				return &FieldError{Field: "id", Value: n.ID, Reason: "is declared twice in service " + cfg.Name}
+			}
+			ins = append(ins, n)
+		}
+		want[cfg.Name] = StaticService{Config: cfg, Instances: ins}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := newBuilder(r.cur.Load())
+	for name := range r.static {
+		if _, ok := want[name]; !ok {
+			r.unsetStatic(b, name)
+		}
+	}
+	for _, s := range want {
+		r.setStatic(b, s)
+	}
+	r.static = make(map[string]struct{}, len(want))
+	for name := range want {
+		r.static[name] = struct{}{}
+	}
+	r.publish(b)
+	return nil
+}
+
+// unsetStatic drops the Corefile's configuration and instances of a service.
+func (r *Registry) unsetStatic(b *builder, name string) {
+	svc := b.service(name)
+	if svc == nil {
+		return
+	}
+	for _, in := range svc.instances {
+		if in.Source == SourceCorefile {
+			b.removeInstance(name, in.ID)
+		}
+	}
+	b.setConfig(name, nil)
+}
+
+// setStatic makes service s exactly as the Corefile declares it, keeping the
+// instances registered through the API.
+func (r *Registry) setStatic(b *builder, s StaticService) {
+	name := s.Config.Name
+	keep := make(map[string]bool, len(s.Instances))
+	for _, in := range s.Instances {
+		keep[in.ID] = true
+		old, ok := lookup(b.next, name, in.ID)
+		if ok && old.Source == SourceAPI {
+			r.cfg.Logger.Warningf("instance %s of service %s is declared in the Corefile, replacing its API registration", in.ID, name)
+			delete(r.leases, key{name, in.ID})
+		}
+		if ok && old.Source == SourceCorefile {
+			in.Health = old.Health
+			if sameInstance(old, &in) {
+				continue
+			}
+		}
+		b.setInstance(in)
+	}
+	if svc := b.service(name); svc != nil {
+		for _, in := range svc.instances {
+			if in.Source == SourceCorefile && !keep[in.ID] {
+				b.removeInstance(name, in.ID)
+			}
+		}
+	}
+	cfg := s.Config
+	b.setConfig(name, &cfg)
+}
+
+func lookup(s *Snapshot, service, id string) (*Instance, bool) {
+	svc := s.Service(service)
+	if svc == nil {
+		return nil, false
+	}
+	i, ok := svc.find(id)
+	if !ok {
+		return nil, false
+	}
+	return svc.instances[i], true
+}
+
+// sameInstance compares what a registration sets, ignoring the indexes.
+func sameInstance(a, b *Instance) bool {
+	return a.Service == b.Service && a.ID == b.ID && a.Address == b.Address && a.Port == b.Port &&
+		a.Weight == b.Weight && a.Health == b.Health && a.Source == b.Source && a.TTL == b.TTL &&
+		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
+}
+
+// publish swaps in the snapshot b built and wakes everyone waiting on the
+// one it replaces. The caller holds r.mu.
+func (r *Registry) publish(b *builder) {
+	old := r.cur.Swap(b.next)
+	close(old.changed)
+}

@@ -1,0 +1,375 @@
+package registry
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Failover is what a service hands over to when fewer than MinHealthy of its
+// instances are healthy: either virtual IP addresses or the host name of a
+// load balancer. The zero value means no failover.
+type Failover struct {
+	Addrs []netip.Addr
+	// Port is the VIP's port for SRV answers; zero takes the instances'
+	// common port.
+	Port uint16
+	Name string
+}
+
+// IsSet reports whether a failover target is configured.
+func (f Failover) IsSet() bool { return len(f.Addrs) > 0 || f.Name != "" }
+
+// ServiceConfig is the configuration of a service, apart from its instances.
+type ServiceConfig struct {
+	Name       string
+	Failover   Failover
+	MinHealthy int
+	Source     Source
+}
+
+func (c ServiceConfig) normalize() (ServiceConfig, error) {
+	if err := ValidateLabel("service", c.Name); err != nil {
+		return c, err
+	}
+	if c.MinHealthy < 0 {
+		return c, &FieldError{Field: "min-healthy", Reason: "must not be negative"}
+	}
+	if len(c.Failover.Addrs) > 0 && c.Failover.Name != "" {
+		return c, &FieldError{Field: "failover", Reason: "takes addresses or a name, not both"}
+	}
+	addrs := make([]netip.Addr, 0, len(c.Failover.Addrs))
+	for _, a := range c.Failover.Addrs {
+		if !a.IsValid() || a.Zone() != "" {
+			return c, &FieldError{Field: "failover", Value: a.String(), Reason: "must be an IPv4 or IPv6 address"}
+		}
+		addrs = append(addrs, a.Unmap())
+	}
+	c.Failover.Addrs = addrs
+	if c.Failover.IsSet() && c.MinHealthy == 0 {
+		c.MinHealthy = 1
+	}
+	return c, nil
+}
+
+// Service is an immutable view of one service in a Snapshot.
+type Service struct {
+	name      string
+	config    ServiceConfig
+	hasConfig bool
+	instances []*Instance // sorted by ID
+	tags      map[string]struct{}
+	counts    [Critical + 1]int
+	index     uint64 // change index of the last change to this service
+}
+
+// Name returns the service name.
+func (s *Service) Name() string { return s.name }
+
+// Config returns the service configuration.
+func (s *Service) Config() ServiceConfig { return s.config }
+
+// Failover returns the failover target and the minimum count of healthy
+// instances below which it is served.
+func (s *Service) Failover() (Failover, int) { return s.config.Failover, s.config.MinHealthy }
+
+// ModifyIndex is the registry change index of the last change to the service.
+func (s *Service) ModifyIndex() uint64 { return s.index }
+
+// Len returns the number of instances, whatever their health.
+func (s *Service) Len() int { return len(s.instances) }
+
+// Count returns the number of instances in state h.
+func (s *Service) Count(h Health) int { return s.counts[h] }
+
+// HasTag reports whether any instance, whatever its health, carries tag.
+func (s *Service) HasTag(tag string) bool {
+	_, ok := s.tags[tag]
+	return ok
+}
+
+// Instances returns copies of all instances, sorted by id.
+func (s *Service) Instances() []Instance {
+	out := make([]Instance, len(s.instances))
+	for i, in := range s.instances {
+		out[i] = *in
+	}
+	return out
+}
+
+// Instance returns the instance with the given id.
+func (s *Service) Instance(id string) (Instance, bool) {
+	if i, ok := s.find(id); ok {
+		return *s.instances[i], true
+	}
+	return Instance{}, false
+}
+
+// Select appends to dst the instances that may be served: passing ones, and
+// warning ones too when warning is true, restricted to those carrying tag
+// unless tag is empty. The appended pointers are shared, immutable values:
+// callers must not modify them.
+func (s *Service) Select(dst []*Instance, tag string, warning bool) []*Instance {
+	for _, in := range s.instances {
+		if in.Health == Critical || (in.Health == Warning && !warning) {
+			continue
+		}
+		if tag != "" && !in.HasTag(tag) {
+			continue
+		}
+		dst = append(dst, in)
+	}
+	return dst
+}
+
+// CommonPort returns the port every instance uses, or 0 when they differ or
+// there are none.
+func (s *Service) CommonPort() uint16 {
+	var port uint16
+	for _, in := range s.instances {
+		if port != 0 && in.Port != port {
+			return 0
+		}
+		port = in.Port
+	}
+	return port
+}
+
+func (s *Service) find(id string) (int, bool) {
+	return slices.BinarySearchFunc(s.instances, id, func(in *Instance, id string) int { return strings.Compare(in.ID, id) })
+}
+
+// empty reports whether the service may be dropped from the registry: no
+// instance and no configuration.
+func (s *Service) empty() bool { return len(s.instances) == 0 && !s.hasConfig }
+
+// rebuild returns a service with the given instances (sorted by id) and
+// configuration, deriving tags and counts.
+func rebuild(name string, cfg *ServiceConfig, instances []*Instance, index uint64) *Service {
+	s := &Service{name: name, instances: instances, index: index}
+	if cfg != nil {
+		s.config, s.hasConfig = *cfg, true
+	}
+	for _, in := range instances {
+		s.counts[in.Health]++
+		for _, t := range in.Tags {
+			if s.tags == nil {
+				s.tags = make(map[string]struct{})
+			}
+			s.tags[t] = struct{}{}
+		}
+	}
+	return s
+}
+
+// nShards splits the service and address maps so that a write copies only a
+// small part of them; a registry of a million instances copies a few thousand
+// map entries per write instead of all of them.
+const nShards = 256
+
+var seed = maphash.MakeSeed()
+
+func shardOf(s string) int { return int(maphash.String(seed, s) % nShards) }
+
+func addrShard(a netip.Addr) int {
+	b := a.As16()
+	return int(maphash.Bytes(seed, b[:]) % nShards)
+}
+
+// Snapshot is an immutable, consistent view of the registry. A DNS query
+// reads one snapshot from start to end and never waits on a writer.
+type Snapshot struct {
+	index    uint64
+	services *[nShards]map[string]*Service
+	addrs    *[nShards]map[netip.Addr]int32
+	counts   [Critical + 1]int
+	nsvc     int
+	changed  chan struct{}
+}
+
+func emptySnapshot() *Snapshot {
+	return &Snapshot{
+		services: new([nShards]map[string]*Service),
+		addrs:    new([nShards]map[netip.Addr]int32),
+		changed:  make(chan struct{}),
+	}
+}
+
+// Index is the change index of the snapshot: it grows by one or more with
+// every change to the registry.
+func (s *Snapshot) Index() uint64 { return s.index }
+
+// Changed returns a channel that is closed when a newer snapshot replaces
+// this one.
+func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
+
+// Service returns the named service, or nil.
+func (s *Snapshot) Service(name string) *Service { return s.services[shardOf(name)][name] }
+
+// HasAddr reports whether addr belongs to a registered instance or to a
+// failover VIP.
+func (s *Snapshot) HasAddr(addr netip.Addr) bool { return s.addrs[addrShard(addr)][addr] > 0 }
+
+// Services returns every service, sorted by name.
+func (s *Snapshot) Services() []*Service {
+	out := make([]*Service, 0, s.nsvc)
+	for _, m := range s.services {
+		for _, svc := range m {
+			out = append(out, svc)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// Len returns the number of services.
+func (s *Snapshot) Len() int { return s.nsvc }
+
+// Count returns the number of instances in state h across all services.
+func (s *Snapshot) Count(h Health) int { return s.counts[h] }
+
+// builder derives the next snapshot from the current one, copying only the
+// shards it touches. Address references are counted by the write operations
+// themselves, per instance, so that changing one instance of a large service
+// touches one address shard, not one per instance.
+type builder struct {
+	next       *Snapshot
+	copiedSvc  [nShards]bool
+	copiedAddr [nShards]bool
+}
+
+func newBuilder(cur *Snapshot) *builder {
+	next := *cur
+	svcs, addrs := *cur.services, *cur.addrs
+	next.services, next.addrs = &svcs, &addrs
+	next.changed = make(chan struct{})
+	next.index = cur.index + 1
+	return &builder{next: &next}
+}
+
+func (b *builder) service(name string) *Service { return b.next.Service(name) }
+
+// put replaces (or with nil, removes) the service named name.
+func (b *builder) put(name string, svc *Service) {
+	i := shardOf(name)
+	if !b.copiedSvc[i] {
+		b.next.services[i] = cloneMap(b.next.services[i])
+		b.copiedSvc[i] = true
+	}
+	if old := b.next.services[i][name]; old != nil {
+		b.count(old, -1)
+		b.next.nsvc--
+	}
+	if svc == nil || svc.empty() {
+		delete(b.next.services[i], name)
+		return
+	}
+	b.next.services[i][name] = svc
+	b.count(svc, +1)
+	b.next.nsvc++
+}
+
+func (b *builder) count(svc *Service, sign int) {
+	for h, n := range svc.counts {
+		b.next.counts[h] += sign * n
+	}
+}
+
+// ref adds sign to the reference count of address a.
+func (b *builder) ref(a netip.Addr, sign int32) {
+	i := addrShard(a)
+	if !b.copiedAddr[i] {
+		b.next.addrs[i] = cloneMap(b.next.addrs[i])
+		b.copiedAddr[i] = true
+	}
+	n := b.next.addrs[i][a] + sign
+	if n <= 0 {
+		delete(b.next.addrs[i], a)
+		return
+	}
+	b.next.addrs[i][a] = n
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m)+1)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// setInstance inserts or replaces an instance and returns the stored value.
+func (b *builder) setInstance(in Instance) *Instance {
+	svc := b.service(in.Service)
+	var list []*Instance
+	if svc != nil {
+		list = svc.instances
+	}
+	i, found := slices.BinarySearchFunc(list, in.ID, func(x *Instance, id string) int { return strings.Compare(x.ID, id) })
+	in.ModifyIndex = b.next.index
+	in.CreateIndex = b.next.index
+	next := make([]*Instance, 0, len(list)+1)
+	next = append(next, list[:i]...)
+	if found {
+		in.CreateIndex = list[i].CreateIndex
+		b.ref(list[i].Address, -1)
+		list = list[i+1:]
+	} else {
+		list = list[i:]
+	}
+	stored := &in
+	next = append(next, stored)
+	next = append(next, list...)
+	b.ref(in.Address, +1)
+	b.put(in.Service, rebuild(in.Service, svc.configPtr(), next, b.next.index))
+	return stored
+}
+
+// setHealth replaces in with a copy in state h and returns the copy.
+func (b *builder) setHealth(in *Instance, h Health) *Instance {
+	c := *in
+	c.Health = h
+	return b.setInstance(c)
+}
+
+// removeInstance deletes an instance, if present.
+func (b *builder) removeInstance(service, id string) {
+	svc := b.service(service)
+	if svc == nil {
+		return
+	}
+	i, ok := svc.find(id)
+	if !ok {
+		return
+	}
+	b.ref(svc.instances[i].Address, -1)
+	next := slices.Delete(slices.Clone(svc.instances), i, i+1)
+	b.put(service, rebuild(service, svc.configPtr(), next, b.next.index))
+}
+
+// setConfig sets (or with nil, drops) the configuration of a service.
+func (b *builder) setConfig(name string, cfg *ServiceConfig) {
+	svc := b.service(name)
+	var list []*Instance
+	if svc != nil {
+		list = svc.instances
+		for _, a := range svc.config.Failover.Addrs {
+			b.ref(a, -1)
+		}
+	}
+	if cfg != nil {
+		for _, a := range cfg.Failover.Addrs {
+			b.ref(a, +1)
+		}
+	}
+	b.put(name, rebuild(name, cfg, list, b.next.index))
+}
+
+func (s *Service) configPtr() *ServiceConfig {
+	if s == nil || !s.hasConfig {
+		return nil
+	}
+	c := s.config
+	return &c
+}

@@ -213,3 +213,9 @@ func (e *FieldError) Error() string {
 	}
 	return fmt.Sprintf("%s: %q %s", e.Field, e.Value, strings.TrimSpace(e.Reason))
 }
+
+// Validate checks every field of the instance as Register would.
+func (in Instance) Validate() error {
+	_, err := in.normalize()
+	return err
+}

@@ -1,0 +1,84 @@
+package signpost
+
+import (
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// Query results, the values of the "result" label.
+const (
+	resultSuccess  = "success"
+	resultFailover = "failover"
+	resultNXDomain = "nxdomain"
+	resultNoData   = "nodata"
+	resultRefused  = "refused"
+	resultServfail = "servfail"
+)
+
+var queriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: "signpost",
+	Name:      "queries_total",
+	Help:      "Counter of queries answered by the signpost plugin, by query type and result.",
+}, []string{"type", "result"})
+
+// typeLabel keeps the "type" label to a fixed set of values.
+func typeLabel(qtype uint16) string {
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA, dns.TypeCNAME:
+		return dns.TypeToString[qtype]
+	}
+	return "other"
+}
+
+var (
+	instancesDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, "signpost", "instances"),
+		"Number of registered instances, by health state.",
+		[]string{"registry", "state"}, nil)
+	servicesDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, "signpost", "services"),
+		"Number of services in the registry.",
+		[]string{"registry"}, nil)
+	indexDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, "signpost", "registry_index"),
+		"Change index of the registry.",
+		[]string{"registry"}, nil)
+	preservingDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, "signpost", "self_preservation_active"),
+		"1 while lease expiry is paused by self-preservation, else 0.",
+		[]string{"registry"}, nil)
+)
+
+// registryCollector reads the gauges of every live registry at scrape time,
+// so that no write path updates a metric.
+type registryCollector struct{}
+
+func (registryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- instancesDesc
+	ch <- servicesDesc
+	ch <- indexDesc
+	ch <- preservingDesc
+}
+
+func (registryCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, reg := range liveRegistries() {
+		snap := reg.Snapshot()
+		for _, h := range []registry.Health{registry.Passing, registry.Warning, registry.Critical} {
+			ch <- prometheus.MustNewConstMetric(instancesDesc, prometheus.GaugeValue, float64(snap.Count(h)), name, h.String())
+		}
+		ch <- prometheus.MustNewConstMetric(servicesDesc, prometheus.GaugeValue, float64(snap.Len()), name)
+		ch <- prometheus.MustNewConstMetric(indexDesc, prometheus.GaugeValue, float64(snap.Index()), name)
+		preserving := 0.0
+		if reg.SelfPreserving() {
+			preserving = 1
+		}
+		ch <- prometheus.MustNewConstMetric(preservingDesc, prometheus.GaugeValue, preserving, name)
+	}
+}
+
+func init() { prometheus.MustRegister(registryCollector{}) }

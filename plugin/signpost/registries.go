@@ -1,0 +1,76 @@
+package signpost
+
+import (
+	"maps"
+	"sync"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// registries holds the registry of each set of zones for the life of the
+// process rather than of one plugin value: a Corefile reload builds a new
+// plugin, which finds the registry here with everything registered so far.
+// A registry is started by the first server instance that uses it and
+// stopped when the last one shuts down.
+var registries = struct {
+	sync.Mutex
+	m map[string]*sharedRegistry
+}{m: make(map[string]*sharedRegistry)}
+
+type sharedRegistry struct {
+	reg  *registry.Registry
+	refs int
+}
+
+// getRegistry returns the registry for key, creating it when there is none,
+// and applies cfg to it.
+func getRegistry(key string, cfg registry.Config) *registry.Registry {
+	registries.Lock()
+	defer registries.Unlock()
+	s, ok := registries.m[key]
+	if !ok {
+		s = &sharedRegistry{reg: registry.New(cfg)}
+		registries.m[key] = s
+		return s.reg
+	}
+	s.reg.Configure(cfg)
+	return s.reg
+}
+
+// acquireRegistry marks the registry for key as used by one more running
+// server instance and starts its lease expiry.
+func acquireRegistry(key string) {
+	registries.Lock()
+	defer registries.Unlock()
+	if s, ok := registries.m[key]; ok {
+		s.refs++
+		s.reg.Start()
+	}
+}
+
+// releaseRegistry undoes acquireRegistry; the last release stops the
+// registry and forgets it.
+func releaseRegistry(key string) {
+	registries.Lock()
+	defer registries.Unlock()
+	s, ok := registries.m[key]
+	if !ok {
+		return
+	}
+	if s.refs--; s.refs > 0 {
+		return
+	}
+	s.reg.Stop()
+	delete(registries.m, key)
+}
+
+// liveRegistries returns the registries by key, for metrics.
+func liveRegistries() map[string]*registry.Registry {
+	registries.Lock()
+	defer registries.Unlock()
+	out := make(map[string]*registry.Registry, len(registries.m))
+	for k, s := range maps.All(registries.m) {
+		out[k] = s.reg
+	}
+	return out
+}

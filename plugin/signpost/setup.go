@@ -87,7 +87,7 @@ func setup(c *caddy.Controller) error {
 
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{
-		opts: options{ttl: uint32(defaultTTL.Seconds()), negativeTTL: uint32(defaultNegativeTTL.Seconds())},
+		opts:   options{ttl: uint32(defaultTTL.Seconds()), negativeTTL: uint32(defaultNegativeTTL.Seconds())},
 		regCfg: registry.Config{Logger: log},
 	}
 	for i := 0; c.Next(); i++ {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.sp.Fall.SetZonesFromArgs(c.RemainingArgs())
 	case "service":
 		var s registry.StaticService
-		if s, err = parseService(c); err == nil {
+		if s, err = parseService(c, cfg.static); err == nil {
 			cfg.static = append(cfg.static, s)
 		}
 	default:
@@ -275,8 +276,9 @@ func (cfg *config) parseSelfPreservation(c *caddy.Controller) error {
 	return err
 }
 
-// parseService reads a "service NAME { ... }" block.
-func parseService(c *caddy.Controller) (registry.StaticService, error) {
+// parseService reads a "service NAME { ... }" block; declared are the
+// services read before it.
+func parseService(c *caddy.Controller, declared []registry.StaticService) (registry.StaticService, error) {
 	var s registry.StaticService
 	name, err := oneArg(c)
 	if err != nil {
@@ -285,6 +287,9 @@ func parseService(c *caddy.Controller) (registry.StaticService, error) {
 	if err := registry.ValidateLabel("service", name); err != nil {
 		return s, c.Errf("invalid service: %v", err)
 	}
+	if slices.ContainsFunc(declared, func(o registry.StaticService) bool { return o.Config.Name == name }) {
+		return s, c.Errf("service %s is declared twice", name)
+	}
 	s.Config = registry.ServiceConfig{Name: name, Source: registry.SourceCorefile}
 	for c.NextBlock() {
 		switch c.Val() {
@@ -292,6 +297,9 @@ func parseService(c *caddy.Controller) (registry.StaticService, error) {
 			in, err := parseInstance(c, name)
 			if err != nil {
 				return s, err
+			}
+			if slices.ContainsFunc(s.Instances, func(o registry.Instance) bool { return o.ID == in.ID }) {
+				return s, c.Errf("instance %s is declared twice", in.ID)
 			}
 			s.Instances = append(s.Instances, in)
 		case "failover":

@@ -122,7 +122,7 @@ var dnsTable = []test.Case{
 		Answer: []dns.RR{test.SRV("_mysql._replica.svc.internal. 5 IN SRV 0 1 3306 10-0-0-6.addr.svc.internal.")},
 		Extra:  []dns.RR{test.A("10-0-0-6.addr.svc.internal. 5 IN A 10.0.0.6")},
 	},
-	{Qname: "green.web.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                           // tag exists, IPv6 only
+	{Qname: "green.web.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                  // tag exists, IPv6 only
 	{Qname: "nosuchtag.mysql.svc.internal.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}, // no such tag
 	// Address names.
 	{Qname: "10-0-0-5.addr.svc.internal.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("10-0-0-5.addr.svc.internal. 5 IN A 10.0.0.5")}},
@@ -134,11 +134,11 @@ var dnsTable = []test.Case{
 	{Qname: "nope.svc.internal.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
 	{Qname: "a.b.c.svc.internal.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
 	{Qname: "mysql.svc.internal.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa}},
-	{Qname: "_mysql.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                               // empty non-terminal (RFC 8020)
-	{Qname: "_nope.svc.internal.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},     // below a missing service
-	{Qname: "addr.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                   // empty non-terminal
-	{Qname: "down.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                   // exists, nothing healthy
-	{Qname: "svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                        // apex
+	{Qname: "_mysql.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                           // empty non-terminal (RFC 8020)
+	{Qname: "_nope.svc.internal.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}, // below a missing service
+	{Qname: "addr.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // empty non-terminal
+	{Qname: "down.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // exists, nothing healthy
+	{Qname: "svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                    // apex
 	{Qname: "svc.internal.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA("svc.internal. 5 IN SOA ns.dns.svc.internal. hostmaster.svc.internal. 1 7200 1800 86400 7")}},
 	// Failover.
 	{Qname: "vip.svc.internal.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("vip.svc.internal. 5 IN A 10.0.0.200")}},

@@ -90,8 +90,8 @@ func (h *handler) routes() {
 	h.mux.Handle("PUT "+instancePath, h.write(h.register))
 	h.mux.Handle("DELETE "+instancePath, h.write(h.deregister))
 	h.mux.Handle("PUT "+instancePath+"/heartbeat", h.write(h.heartbeat))
-	h.mux.Handle("GET /v1/services", h.read(h.services))
-	h.mux.Handle("GET /v1/services/{service}", h.read(h.service))
+	h.mux.Handle("GET /v1/services", h.read(h.listServices))
+	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)
 }
 

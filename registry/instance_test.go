@@ -115,10 +115,18 @@ func TestRegisterValidation(t *testing.T) {
 		{"64 meta", func(in *registry.Instance) { in.Meta = manyMeta(registry.MaxMeta) }, ""},
 		{"65 meta", func(in *registry.Instance) { in.Meta = manyMeta(registry.MaxMeta + 1) }, "meta"},
 		{"meta empty key", func(in *registry.Instance) { in.Meta = map[string]string{"": "v"} }, "meta"},
-		{"meta long key", func(in *registry.Instance) { in.Meta = map[string]string{strings.Repeat("k", registry.MaxMetaKey+1): "v"} }, "meta"},
-		{"meta max key", func(in *registry.Instance) { in.Meta = map[string]string{strings.Repeat("k", registry.MaxMetaKey): "v"} }, ""},
-		{"meta long value", func(in *registry.Instance) { in.Meta = map[string]string{"k": strings.Repeat("v", registry.MaxMetaValue+1)} }, "meta"},
-		{"meta max value", func(in *registry.Instance) { in.Meta = map[string]string{"k": strings.Repeat("v", registry.MaxMetaValue)} }, ""},
+		{"meta long key", func(in *registry.Instance) {
+			in.Meta = map[string]string{strings.Repeat("k", registry.MaxMetaKey+1): "v"}
+		}, "meta"},
+		{"meta max key", func(in *registry.Instance) {
+			in.Meta = map[string]string{strings.Repeat("k", registry.MaxMetaKey): "v"}
+		}, ""},
+		{"meta long value", func(in *registry.Instance) {
+			in.Meta = map[string]string{"k": strings.Repeat("v", registry.MaxMetaValue+1)}
+		}, "meta"},
+		{"meta max value", func(in *registry.Instance) {
+			in.Meta = map[string]string{"k": strings.Repeat("v", registry.MaxMetaValue)}
+		}, ""},
 		{"health unknown", func(in *registry.Instance) { in.Health = registry.Critical + 1 }, "health"},
 	}
 	for _, tt := range tests {

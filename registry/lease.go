@@ -4,23 +4,28 @@ import "time"
 
 // Start runs lease expiry in the background until Stop.
 func (r *Registry) Start() {
-	r.startOnce.Do(func() { go r.loop() })
+	r.startOnce.Do(func() {
+		// Read under the lock: Configure may rewrite r.cfg concurrently.
+		r.mu.Lock()
+		interval := r.cfg.SweepInterval
+		r.mu.Unlock()
+		go r.loop(interval)
+	})
 }
 
 // Stop ends lease expiry and waits for it to return. It is safe to call more
 // than once, and without Start.
 func (r *Registry) Stop() {
 	r.stopOnce.Do(func() { close(r.stopc) })
-	started := true
-	r.startOnce.Do(func() { started = false })
-	if started {
-		<-r.donec
-	}
+	// Without Start, no loop will ever close donec: close it here, which also
+	// keeps a later Start from running one. Every Stop then waits on donec.
+	r.startOnce.Do(func() { close(r.donec) })
+	<-r.donec
 }
 
-func (r *Registry) loop() {
+func (r *Registry) loop(interval time.Duration) {
 	defer close(r.donec)
-	t := time.NewTicker(r.cfg.SweepInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -46,7 +51,7 @@ func (r *Registry) Sweep() {
 	var expiring, removable []key
 	for k, l := range r.leases {
 		switch {
-		case l.expired.IsZero() && now.After(l.deadline):
+		case l.expired.IsZero() && !now.Before(l.deadline):
 			expiring = append(expiring, k)
 		case !l.expired.IsZero() && now.Sub(l.expired) >= r.cfg.DeregisterAfter:
 			removable = append(removable, k)

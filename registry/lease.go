@@ -51,7 +51,7 @@ func (r *Registry) Sweep() {
 	var expiring, removable []key
 	for k, l := range r.leases {
 		switch {
-		case l.expired.IsZero() && !now.Before(l.deadline):
+		case l.expired.IsZero() && now.After(l.deadline):
 			expiring = append(expiring, k)
 		case !l.expired.IsZero() && now.Sub(l.expired) >= r.cfg.DeregisterAfter:
 			removable = append(removable, k)

@@ -366,7 +366,15 @@ func (r *Registry) setStatic(b *builder, s StaticService) {
 		}
 	}
 	cfg := s.Config
-	b.setConfig(name, &cfg)
+	if svc := b.service(name); svc == nil || !svc.hasConfig || !sameConfig(svc.config, cfg) {
+		b.setConfig(name, &cfg)
+	}
+}
+
+func sameConfig(a, b ServiceConfig) bool {
+	return a.Name == b.Name && a.MinHealthy == b.MinHealthy && a.Source == b.Source &&
+		a.Failover.Name == b.Failover.Name && a.Failover.Port == b.Failover.Port &&
+		slices.Equal(a.Failover.Addrs, b.Failover.Addrs)
 }
 
 func lookup(s *Snapshot, service, id string) (*Instance, bool) {
@@ -389,8 +397,12 @@ func sameInstance(a, b *Instance) bool {
 }
 
 // publish swaps in the snapshot b built and wakes everyone waiting on the
-// one it replaces. The caller holds r.mu.
+// one it replaces; a builder that changed nothing publishes nothing. The
+// caller holds r.mu.
 func (r *Registry) publish(b *builder) {
+	if !b.dirty {
+		return
+	}
 	old := r.cur.Swap(b.next)
 	close(old.changed)
 }

@@ -68,10 +68,15 @@ type Service struct {
 func (s *Service) Name() string { return s.name }
 
 // Config returns the service configuration.
-func (s *Service) Config() ServiceConfig { return s.config }
+func (s *Service) Config() ServiceConfig {
+	c := s.config
+	c.Failover.Addrs = slices.Clone(c.Failover.Addrs)
+	return c
+}
 
 // Failover returns the failover target and the minimum count of healthy
-// instances below which it is served.
+// instances below which it is served. The addresses are shared and must not
+// be modified; DNS reads them on every failover answer.
 func (s *Service) Failover() (Failover, int) { return s.config.Failover, s.config.MinHealthy }
 
 // ModifyIndex is the registry change index of the last change to the service.
@@ -235,6 +240,7 @@ func (s *Snapshot) Count(h Health) int { return s.counts[h] }
 // touches one address shard, not one per instance.
 type builder struct {
 	next       *Snapshot
+	dirty      bool // whether anything was put
 	copiedSvc  [nShards]bool
 	copiedAddr [nShards]bool
 }
@@ -252,6 +258,7 @@ func (b *builder) service(name string) *Service { return b.next.Service(name) }
 
 // put replaces (or with nil, removes) the service named name.
 func (b *builder) put(name string, svc *Service) {
+	b.dirty = true
 	i := shardOf(name)
 	if !b.copiedSvc[i] {
 		b.next.services[i] = cloneMap(b.next.services[i])

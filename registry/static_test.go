@@ -390,5 +390,8 @@ func TestApplyStaticIdenticalKeepsInstances(t *testing.T) {
 	if after.Count(registry.Passing) != before.Count(registry.Passing) || after.Len() != before.Len() {
 		t.Error("counts changed by an identical reload")
 	}
+	if after != before {
+		t.Errorf("an identical reload published a new snapshot (index %d -> %d), waking every watcher", before.Index(), after.Index())
+	}
 	mustCheck(t, after)
 }

@@ -13,14 +13,25 @@ func (r *Registry) Start() {
 	})
 }
 
-// Stop ends lease expiry and waits for it to return. It is safe to call more
-// than once, and without Start.
+// Stop ends lease expiry and waits for it to return; a registry with a data
+// directory commits what is pending and closes its file. It is safe to call
+// more than once, and without Start.
 func (r *Registry) Stop() {
-	r.stopOnce.Do(func() { close(r.stopc) })
+	first := false
+	r.stopOnce.Do(func() { close(r.stopc); first = true })
 	// Without Start, no loop will ever close donec: close it here, which also
 	// keeps a later Start from running one. Every Stop then waits on donec.
 	r.startOnce.Do(func() { close(r.donec) })
 	<-r.donec
+	if r.store == nil {
+		return
+	}
+	<-r.committerDone
+	if first {
+		if err := r.store.close(); err != nil {
+			r.cfg.Logger.Warningf("closing %s: %v", r.store.path, err)
+		}
+	}
 }
 
 func (r *Registry) loop(interval time.Duration) {
@@ -45,6 +56,12 @@ func (r *Registry) loop(interval time.Duration) {
 // them and the server, not for everything dying. Expiry resumes by itself
 // once enough heartbeats come back.
 func (r *Registry) Sweep() {
+	if err := r.sweep()(); err != nil {
+		r.cfg.Logger.Warningf("lease expiry: %v", err)
+	}
+}
+
+func (r *Registry) sweep() (wait func() error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
@@ -61,15 +78,16 @@ func (r *Registry) Sweep() {
 		if !r.preserving.Swap(true) {
 			r.cfg.Logger.Warningf("self-preservation on: %d of %d leases ran out at once, expiry paused until heartbeats return", len(expiring), len(r.leases))
 		}
-		return
+		return noWait
 	}
 	if r.preserving.Swap(false) {
 		r.cfg.Logger.Infof("self-preservation off: %d of %d leases expiring, expiry resumed", len(expiring), len(r.leases))
 	}
 	if len(expiring) == 0 && len(removable) == 0 {
-		return
+		return noWait
 	}
-	b := newBuilder(r.cur.Load())
+	b := newBuilder(r.staged)
+	var ops []op
 	for _, k := range expiring {
 		l := r.leases[k]
 		l.expired = now
@@ -81,14 +99,16 @@ func (r *Registry) Sweep() {
 	for _, k := range removable {
 		delete(r.leases, k)
 		b.removeInstance(k.service, k.id)
+		ops = append(ops, deleteOp(k.service, k.id))
 	}
-	r.publish(b)
+	wait = r.apply(b, ops...)
 	if n := len(expiring); n > 0 {
 		r.cfg.Logger.Infof("%d lease(s) ran out, instance(s) now critical", n)
 	}
 	if n := len(removable); n > 0 {
 		r.cfg.Logger.Infof("%d instance(s) deregistered after being critical for %s", n, r.cfg.DeregisterAfter)
 	}
+	return wait
 }
 
 func (r *Registry) mustPreserve(expiring, total int) bool {

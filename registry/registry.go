@@ -24,6 +24,7 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrNoLease  = errors.New("has no heartbeat lease")
 	ErrStatic   = errors.New("is declared in the Corefile")
+	ErrClosed   = errors.New("registry is closed")
 )
 
 // Defaults of Config.
@@ -32,6 +33,7 @@ const (
 	DefaultSelfPreservation    = 0.15
 	DefaultSelfPreservationMin = 3
 	DefaultSweepInterval       = time.Second
+	DefaultHeartbeatGrace      = 30 * time.Second
 )
 
 // Logger receives the registry's log lines about state changes.
@@ -53,6 +55,9 @@ type Config struct {
 	SelfPreservationMin int
 	// SweepInterval is how often leases are checked.
 	SweepInterval time.Duration
+	// HeartbeatGrace is the lease that an instance loaded from the data
+	// directory gets at start, to give its sidecar time to renew.
+	HeartbeatGrace time.Duration
 	// Now returns the current time; tests inject a fake clock.
 	Now func() time.Time
 	// Logger gets state change messages; nil discards them.
@@ -71,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.HeartbeatGrace == 0 {
+		c.HeartbeatGrace = DefaultHeartbeatGrace
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -96,6 +104,16 @@ type Registry struct {
 	cfg    Config
 	leases map[key]lease
 	static map[string]struct{} // services the Corefile declares
+	// staged is the newest state, including writes whose commit to the
+	// store is still pending; readers see it once committed. Without a
+	// store it is the published snapshot.
+	staged  *Snapshot
+	store   *store
+	pending *batch // writes waiting for the committer
+
+	commitc       chan struct{} // wakes the committer
+	committerDone chan struct{}
+	closed        bool // the store is closed; writes fail
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -121,7 +139,8 @@ func New(cfg Config) *Registry {
 		stopc:  make(chan struct{}),
 		donec:  make(chan struct{}),
 	}
-	r.cur.Store(emptySnapshot())
+	r.staged = emptySnapshot()
+	r.cur.Store(r.staged)
 	return r
 }
 
@@ -168,14 +187,20 @@ func (r *Registry) Register(in Instance) (Instance, error) {
 	if err != nil {
 		return Instance{}, err
 	}
+	stored, wait, err := r.register(in)
+	if err != nil {
+		return Instance{}, err
+	}
+	return stored, wait()
+}
+
+func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-
 	k := key{in.Service, in.ID}
-	cur := r.cur.Load()
-	old, exists := lookup(cur, in.Service, in.ID)
+	old, exists := lookup(r.staged, in.Service, in.ID)
 	if exists && old.Source != in.Source {
-		return Instance{}, fmt.Errorf("instance %s of service %s %w", in.ID, in.Service, ErrStatic)
+		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", in.ID, in.Service, ErrStatic)
 	}
 	if in.TTL > 0 {
 		in.Health = Passing
@@ -184,59 +209,73 @@ func (r *Registry) Register(in Instance) (Instance, error) {
 		delete(r.leases, k)
 	}
 	if exists && sameInstance(old, &in) {
-		return *old, nil
+		return *old, r.committed(), nil
 	}
-	b := newBuilder(cur)
+	b := newBuilder(r.staged)
 	stored := b.setInstance(in)
-	r.publish(b)
-	return *stored, nil
+	return *stored, r.apply(b, putOp(stored)), nil
 }
 
 // Deregister removes an instance.
 func (r *Registry) Deregister(service, id string) error {
+	wait, err := r.deregister(service, id)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (r *Registry) deregister(service, id string) (func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := r.cur.Load()
-	old, ok := lookup(cur, service, id)
+	old, ok := lookup(r.staged, service, id)
 	if !ok {
-		return fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+		return nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
 	if old.Source == SourceCorefile {
-		return fmt.Errorf("instance %s of service %s %w", id, service, ErrStatic)
+		return nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrStatic)
 	}
 	delete(r.leases, key{service, id})
-	b := newBuilder(cur)
+	b := newBuilder(r.staged)
 	b.removeInstance(service, id)
-	r.publish(b)
-	return nil
+	return r.apply(b, deleteOp(service, id)), nil
 }
 
 // Heartbeat renews the lease of an instance. An instance whose lease had run
 // out turns passing again.
+//
+// A heartbeat costs no disk write: leases live in memory only, and a
+// restarted server gives every lease a grace period instead.
 func (r *Registry) Heartbeat(service, id string) (Instance, error) {
+	in, wait, err := r.heartbeat(service, id)
+	if err != nil {
+		return Instance{}, err
+	}
+	return in, wait()
+}
+
+func (r *Registry) heartbeat(service, id string) (Instance, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := r.cur.Load()
-	in, ok := lookup(cur, service, id)
+	in, ok := lookup(r.staged, service, id)
 	if !ok {
-		return Instance{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
 	k := key{service, id}
 	l, ok := r.leases[k]
 	if !ok {
-		return Instance{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
+		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
 	}
 	revived := !l.expired.IsZero()
 	l.deadline, l.expired = r.cfg.Now().Add(l.ttl), time.Time{}
 	r.leases[k] = l
 	if !revived || in.Health == Passing {
-		return *in, nil
+		return *in, noWait, nil
 	}
-	b := newBuilder(cur)
+	b := newBuilder(r.staged)
 	in = b.setHealth(in, Passing)
-	r.publish(b)
 	r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", id, service)
-	return *in, nil
+	return *in, r.apply(b), nil
 }
 
 // Lease returns the TTL and deadline of an instance's lease.
@@ -252,20 +291,26 @@ func (r *Registry) SetHealth(service, id string, h Health) error {
 	if h > Critical {
 		return &FieldError{Field: "health", Value: h.String(), Reason: "unknown state"}
 	}
+	wait, err := r.setHealth(service, id, h)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func (r *Registry) setHealth(service, id string, h Health) (func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := r.cur.Load()
-	in, ok := lookup(cur, service, id)
+	in, ok := lookup(r.staged, service, id)
 	if !ok {
-		return fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+		return nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
 	if in.Health == h {
-		return nil
+		return r.committed(), nil
 	}
-	b := newBuilder(cur)
+	b := newBuilder(r.staged)
 	b.setHealth(in, h)
-	r.publish(b)
-	return nil
+	return r.apply(b), nil // health is not persisted: probes find it again
 }
 
 // StaticService is a service declared in the Corefile, with its instances.
@@ -305,23 +350,27 @@ func (r *Registry) ApplyStatic(services []StaticService) error {
 		want[cfg.Name] = StaticService{Config: cfg, Instances: ins}
 	}
 
+	return r.applyStatic(want)()
+}
+
+func (r *Registry) applyStatic(want map[string]StaticService) func() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := newBuilder(r.cur.Load())
+	b := newBuilder(r.staged)
+	var ops []op
 	for name := range r.static {
 		if _, ok := want[name]; !ok {
 			r.unsetStatic(b, name)
 		}
 	}
 	for _, s := range want {
-		r.setStatic(b, s)
+		ops = append(ops, r.setStatic(b, s)...)
 	}
 	r.static = make(map[string]struct{}, len(want))
 	for name := range want {
 		r.static[name] = struct{}{}
 	}
-	r.publish(b)
-	return nil
+	return r.apply(b, ops...)
 }
 
 // unsetStatic drops the Corefile's configuration and instances of a service.
@@ -339,8 +388,9 @@ func (r *Registry) unsetStatic(b *builder, name string) {
 }
 
 // setStatic makes service s exactly as the Corefile declares it, keeping the
-// instances registered through the API.
-func (r *Registry) setStatic(b *builder, s StaticService) {
+// instances registered through the API. It returns the store operations that
+// drop API registrations the Corefile takes over.
+func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 	name := s.Config.Name
 	keep := make(map[string]bool, len(s.Instances))
 	for _, in := range s.Instances {
@@ -349,6 +399,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) {
 		if ok && old.Source == SourceAPI {
 			r.cfg.Logger.Warningf("instance %s of service %s is declared in the Corefile, replacing its API registration", in.ID, name)
 			delete(r.leases, key{name, in.ID})
+			ops = append(ops, deleteOp(name, in.ID))
 		}
 		if ok && old.Source == SourceCorefile {
 			in.Health = old.Health
@@ -369,6 +420,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) {
 	if svc := b.service(name); svc == nil || !svc.hasConfig || !sameConfig(svc.config, cfg) {
 		b.setConfig(name, &cfg)
 	}
+	return ops
 }
 
 func sameConfig(a, b ServiceConfig) bool {
@@ -396,13 +448,45 @@ func sameInstance(a, b *Instance) bool {
 		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
 }
 
-// publish swaps in the snapshot b built and wakes everyone waiting on the
-// one it replaces; a builder that changed nothing publishes nothing. The
-// caller holds r.mu.
-func (r *Registry) publish(b *builder) {
+// apply stages the snapshot b built, with the store operations that make it
+// durable, and returns a function that waits until readers can see it.
+// Without a store it is published at once; with one, the committer publishes
+// it after the operations (and every write staged before them) are on disk.
+// A builder that changed nothing stages nothing. The caller holds r.mu.
+func (r *Registry) apply(b *builder, ops ...op) func() error {
 	if !b.dirty {
-		return
+		return r.committed()
 	}
-	old := r.cur.Swap(b.next)
-	close(old.changed)
+	r.staged = b.next
+	if r.store == nil {
+		old := r.cur.Swap(r.staged)
+		close(old.changed)
+		return noWait
+	}
+	if r.closed {
+		r.staged = r.cur.Load()
+		return func() error { return ErrClosed }
+	}
+	if r.pending == nil {
+		r.pending = &batch{done: make(chan struct{})}
+		select {
+		case r.commitc <- struct{}{}:
+		default:
+		}
+	}
+	r.pending.ops = append(r.pending.ops, ops...)
+	r.pending.snap = r.staged
+	return r.pending.wait
 }
+
+// committed returns a function that waits until every write staged so far is
+// visible: a write that changes nothing must not return before the write it
+// repeats. The caller holds r.mu.
+func (r *Registry) committed() func() error {
+	if r.pending == nil {
+		return noWait
+	}
+	return r.pending.wait
+}
+
+func noWait() error { return nil }

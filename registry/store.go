@@ -1,0 +1,341 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// StoreFile is the name of the registry's file inside the data directory.
+const StoreFile = "registry.db"
+
+// formatVersion is the version of the records the store writes. A record of
+// another version is refused rather than guessed at.
+const formatVersion = 1
+
+var (
+	bucketInstances = []byte("instances")
+	bucketMeta      = []byte("meta")
+	keyVersion      = []byte("version")
+	keyIndex        = []byte("index")
+)
+
+// store keeps the registrations made through the API in a bbolt file, so
+// that a restart loses nothing acknowledged. Heartbeats and health states
+// are not written: a restart grants leases a grace period and probes find
+// health again.
+type store struct {
+	db   *bolt.DB
+	path string
+}
+
+// op is one change to the store: a record to put, or with a nil value, to
+// delete.
+type op struct {
+	key   string
+	value []byte
+}
+
+// record is the stored form of an instance registered through the API.
+type record struct {
+	Version     int               `json:"v"`
+	Service     string            `json:"service"`
+	ID          string            `json:"id"`
+	Address     string            `json:"address"`
+	Port        uint16            `json:"port"`
+	Tags        []string          `json:"tags,omitempty"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	Weight      uint16            `json:"weight"`
+	TTL         string            `json:"ttl,omitempty"`
+	CreateIndex uint64            `json:"create_index"`
+	ModifyIndex uint64            `json:"modify_index"`
+}
+
+func recordKey(service, id string) string { return service + "/" + id }
+
+func putOp(in *Instance) op {
+	if in.Source != SourceAPI {
+		return op{}
+	}
+	rec := record{
+		Version: formatVersion, Service: in.Service, ID: in.ID, Address: in.Address.String(), Port: in.Port,
+		Tags: in.Tags, Meta: in.Meta, Weight: in.Weight, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex,
+	}
+	if in.TTL > 0 {
+		rec.TTL = in.TTL.String()
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(err) // strings, numbers and a map of strings always encode
+	}
+	return op{key: recordKey(in.Service, in.ID), value: b}
+}
+
+func deleteOp(service, id string) op { return op{key: recordKey(service, id)} }
+
+// decode turns a stored record back into an instance, validated as a
+// registration would be.
+func decode(key, value []byte) (Instance, error) {
+	var rec record
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return Instance{}, fmt.Errorf("undecodable record: %w", err)
+	}
+	if rec.Version != formatVersion {
+		return Instance{}, fmt.Errorf("record format version %d, this server reads version %d", rec.Version, formatVersion)
+	}
+	if string(key) != recordKey(rec.Service, rec.ID) {
+		return Instance{}, fmt.Errorf("record holds instance %s of service %s", rec.ID, rec.Service)
+	}
+	addr, err := netip.ParseAddr(rec.Address)
+	if err != nil {
+		return Instance{}, &FieldError{Field: "address", Value: rec.Address, Reason: "must be an IPv4 or IPv6 address"}
+	}
+	in := Instance{
+		Service: rec.Service, ID: rec.ID, Address: addr, Port: rec.Port, Tags: rec.Tags, Meta: rec.Meta,
+		Weight: rec.Weight, Source: SourceAPI, CreateIndex: rec.CreateIndex, ModifyIndex: rec.ModifyIndex,
+	}
+	if rec.TTL != "" {
+		if in.TTL, err = time.ParseDuration(rec.TTL); err != nil {
+			return Instance{}, &FieldError{Field: "ttl", Value: rec.TTL, Reason: "is not a duration"}
+		}
+	}
+	return in.normalize()
+}
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(dir, StoreFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s is locked: is another server using this data directory?", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	s := &store{db: db, path: path}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init creates the buckets of a new file and checks the version of an old one.
+func (s *store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketInstances); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+		v := meta.Get(keyVersion)
+		if v == nil {
+			return meta.Put(keyVersion, []byte(strconv.Itoa(formatVersion)))
+		}
+		if string(v) != strconv.Itoa(formatVersion) {
+			return fmt.Errorf("%s: key %q: format version %q, this server reads version %d", s.path, keyVersion, v, formatVersion)
+		}
+		return nil
+	})
+}
+
+// load reads every stored instance and the change index. Any record that
+// cannot be read stops the load with an error naming the file and key:
+// serving part of the registry silently would be worse than not starting.
+func (s *store) load() (instances []Instance, index uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyIndex); v != nil {
+			if index, err = strconv.ParseUint(string(v), 10, 64); err != nil {
+				return fmt.Errorf("%s: key %q: %q is not an index", s.path, keyIndex, v)
+			}
+		}
+		return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
+			in, err := decode(k, v)
+			if err != nil {
+				return fmt.Errorf("%s: key %q: %w", s.path, k, err)
+			}
+			instances = append(instances, in)
+			return nil
+		})
+	})
+	return instances, index, err
+}
+
+// write applies ops and the change index in one transaction, which bbolt
+// commits with fsync before it returns.
+func (s *store) write(ops []op, index uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInstances)
+		for _, o := range ops {
+			var err error
+			switch {
+			case o.key == "":
+				continue
+			case o.value == nil:
+				err = b.Delete([]byte(o.key))
+			default:
+				err = b.Put([]byte(o.key), o.value)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyIndex, []byte(strconv.FormatUint(index, 10)))
+	})
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+// batch is a group of writes committed together: every writer that arrives
+// while the previous commit is on its way to disk joins the next one.
+type batch struct {
+	ops  []op
+	snap *Snapshot // the state once ops are applied
+	done chan struct{}
+	err  error
+}
+
+func (b *batch) wait() error {
+	<-b.done
+	return b.err
+}
+
+// Open returns a registry persisted in dir, loaded with what dir holds.
+// Every instance with a heartbeat lease gets HeartbeatGrace (or its TTL, if
+// longer) to renew before it can expire, so that a restart does not expire
+// everyone whose sidecar has not yet noticed. Call Stop to close the file.
+func Open(dir string, cfg Config) (*Registry, error) {
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	instances, index, err := st.load()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	r := New(cfg)
+	r.store = st
+	r.commitc = make(chan struct{}, 1)
+	r.committerDone = make(chan struct{})
+	r.restore(instances, index)
+	go r.commitLoop()
+	return r, nil
+}
+
+// restore loads instances into an empty registry as one snapshot at index,
+// keeping their own indexes.
+func (r *Registry) restore(instances []Instance, index uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	slices.SortFunc(instances, func(a, b Instance) int {
+		return strings.Compare(recordKey(a.Service, a.ID), recordKey(b.Service, b.ID))
+	})
+	b := newBuilder(r.staged)
+	now := r.cfg.Now()
+	for i := 0; i < len(instances); {
+		name := instances[i].Service
+		var list []*Instance
+		var svcIndex uint64
+		for ; i < len(instances) && instances[i].Service == name; i++ {
+			in := instances[i]
+			svcIndex = max(svcIndex, in.ModifyIndex)
+			list = append(list, &in)
+			b.ref(in.Address, +1)
+			if in.TTL > 0 {
+				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: now.Add(max(in.TTL, r.cfg.HeartbeatGrace))}
+			}
+		}
+		b.put(name, rebuild(name, nil, list, svcIndex))
+		index = max(index, svcIndex)
+	}
+	b.next.index = index
+	r.staged = b.next
+	r.cur.Store(r.staged)
+}
+
+// commitLoop writes staged batches to the store one after another and
+// publishes each batch's snapshot once it is on disk.
+func (r *Registry) commitLoop() {
+	defer close(r.committerDone)
+	for {
+		select {
+		case <-r.commitc:
+			r.commitPending()
+		case <-r.stopc:
+			// Commit what writers staged before Stop, then refuse more.
+			for {
+				r.mu.Lock()
+				if r.pending == nil {
+					r.closed = true
+					r.mu.Unlock()
+					return
+				}
+				r.mu.Unlock()
+				r.commitPending()
+			}
+		}
+	}
+}
+
+func (r *Registry) commitPending() {
+	r.mu.Lock()
+	b := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if b == nil {
+		return
+	}
+	b.err = r.store.write(b.ops, b.snap.index)
+	r.mu.Lock()
+	if b.err != nil {
+		b.err = fmt.Errorf("writing %s: %w", r.store.path, b.err)
+		r.rollback(b.err)
+	} else {
+		old := r.cur.Swap(b.snap)
+		close(old.changed)
+	}
+	r.mu.Unlock()
+	close(b.done)
+}
+
+// rollback returns the staged state to the last committed snapshot after a
+// failed commit. Writes staged on top of the failed ones fail too: they were
+// computed from state that never reached the disk. The caller holds r.mu.
+func (r *Registry) rollback(err error) {
+	r.cfg.Logger.Warningf("registry write failed, changes rolled back: %v", err)
+	r.staged = r.cur.Load()
+	if p := r.pending; p != nil {
+		p.err = fmt.Errorf("rolled back after an earlier write failed: %w", err)
+		r.pending = nil
+		close(p.done)
+	}
+	// Make the leases match the restored state.
+	for k := range r.leases {
+		if _, ok := lookup(r.staged, k.service, k.id); !ok {
+			delete(r.leases, k)
+		}
+	}
+	now := r.cfg.Now()
+	for _, svc := range r.staged.Services() {
+		for _, in := range svc.instances {
+			k := key{in.Service, in.ID}
+			if _, ok := r.leases[k]; in.TTL > 0 && !ok {
+				r.leases[k] = lease{ttl: in.TTL, deadline: now.Add(in.TTL)}
+			}
+		}
+	}
+}

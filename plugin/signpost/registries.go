@@ -1,6 +1,7 @@
 package signpost
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 
@@ -19,22 +20,32 @@ var registries = struct {
 
 type sharedRegistry struct {
 	reg  *registry.Registry
+	dir  string // data directory, empty for memory only
 	refs int
 }
 
-// getRegistry returns the registry for key, creating it when there is none,
-// and applies cfg to it.
-func getRegistry(key string, cfg registry.Config) *registry.Registry {
+// getRegistry returns the registry for key, creating it when there is none
+// (loaded from dir, when set), and applies cfg to it.
+func getRegistry(key, dir string, cfg registry.Config) (*registry.Registry, error) {
 	registries.Lock()
 	defer registries.Unlock()
-	s, ok := registries.m[key]
-	if !ok {
-		s = &sharedRegistry{reg: registry.New(cfg)}
-		registries.m[key] = s
-		return s.reg
+	if s, ok := registries.m[key]; ok {
+		if s.dir != dir {
+			return nil, fmt.Errorf("data directory changed from %q to %q: a reload cannot move the registry, restart the server", s.dir, dir)
+		}
+		s.reg.Configure(cfg)
+		return s.reg, nil
 	}
-	s.reg.Configure(cfg)
-	return s.reg
+	reg := registry.New(cfg)
+	if dir != "" {
+		var err error
+		if reg, err = registry.Open(dir, cfg); err != nil {
+			return nil, err
+		}
+		log.Infof("registry loaded from %s: %d services", dir, reg.Snapshot().Len())
+	}
+	registries.m[key] = &sharedRegistry{reg: reg, dir: dir}
+	return reg, nil
 }
 
 // acquireRegistry marks the registry for key as used by one more running

@@ -41,6 +41,8 @@ type config struct {
 	static []registry.StaticService
 	api    apiConfig
 	sp     Signpost // Fall
+	// dataDir persists the registry; empty keeps it in memory only.
+	dataDir string
 }
 
 // apiConfig configures the HTTP registration API.
@@ -57,7 +59,10 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("signpost", err)
 	}
 	key := strings.Join(cfg.zones, ",")
-	reg := getRegistry(key, cfg.regCfg)
+	reg, err := getRegistry(key, cfg.dataDir, cfg.regCfg)
+	if err != nil {
+		return plugin.Error("signpost", err)
+	}
 	sp := &Signpost{Zones: cfg.zones, Fall: cfg.sp.Fall, reg: reg, upstream: upstream.New(), opts: cfg.opts}
 	api := &apiServer{cfg: cfg.api, reg: reg}
 
@@ -132,6 +137,10 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 			return c.ArgErr()
 		}
 		cfg.opts.serveWarning = true
+	case "data":
+		cfg.dataDir, err = oneArg(c)
+	case "heartbeat-grace":
+		cfg.regCfg.HeartbeatGrace, err = parseDuration(c, time.Second, 24*time.Hour)
 	case "deregister-after":
 		cfg.regCfg.DeregisterAfter, err = parseDuration(c, time.Second, 365*24*time.Hour)
 	case "self-preservation":

@@ -174,13 +174,22 @@ func TestParseErrors(t *testing.T) {
 
 func TestRegistrySurvivesReload(t *testing.T) {
 	const key = "reload.test."
-	reg := getRegistry(key, registry.Config{})
+	reg, err := getRegistry(key, "", registry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	acquireRegistry(key)
 	if _, err := reg.Register(registry.Instance{Service: "web", ID: "w1", Address: netip.MustParseAddr("10.0.0.1"), Port: 80, TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	// A reload: the new instance sets up and starts, then the old one shuts down.
-	again := getRegistry(key, registry.Config{DeregisterAfter: time.Hour})
+	again, err := getRegistry(key, "", registry.Config{DeregisterAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getRegistry(key, t.TempDir(), registry.Config{}); err == nil {
+		t.Error("a reload moved the registry to a data directory")
+	}
 	acquireRegistry(key)
 	releaseRegistry(key)
 	if again != reg {
@@ -197,7 +206,7 @@ func TestRegistrySurvivesReload(t *testing.T) {
 	if _, ok := liveRegistries()[key]; ok {
 		t.Fatal("registry still live after the final shutdown")
 	}
-	if fresh := getRegistry(key, registry.Config{}); fresh == reg {
+	if fresh, _ := getRegistry(key, "", registry.Config{}); fresh == reg {
 		t.Fatal("a new start reused the stopped registry")
 	}
 	releaseRegistry(key)

@@ -1,0 +1,100 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// backupVersion is the version of the backup format.
+const backupVersion = 1
+
+// backup is the portable form of a registry's API registrations: the same
+// records the data directory holds, in one JSON document.
+type backup struct {
+	Version   int               `json:"version"`
+	Index     uint64            `json:"index"`
+	Instances []json.RawMessage `json:"instances"`
+}
+
+// SaveBackup writes every instance registered through the API, as of the
+// current snapshot, to w. Corefile instances are left out: the Corefile is
+// their source.
+func (r *Registry) SaveBackup(w io.Writer) error {
+	snap := r.Snapshot()
+	b := backup{Version: backupVersion, Index: snap.index, Instances: []json.RawMessage{}}
+	for _, svc := range snap.Services() {
+		for _, in := range svc.instances {
+			if in.Source == SourceAPI {
+				b.Instances = append(b.Instances, putOp(in).value)
+			}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(b)
+}
+
+// RestoreBackup replaces every instance registered through the API with the
+// ones in a backup, in one change. The backup is read and checked whole
+// before anything is applied: a bad record refuses it all. Restored leases
+// get the heartbeat grace, as after a restart.
+func (r *Registry) RestoreBackup(rd io.Reader) error {
+	var b backup
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if b.Version != backupVersion {
+		return fmt.Errorf("backup: format version %d, this server reads version %d", b.Version, backupVersion)
+	}
+	instances := make([]Instance, 0, len(b.Instances))
+	seen := make(map[key]bool, len(b.Instances))
+	for i, raw := range b.Instances {
+		var rec record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("backup: instance %d: %w", i, err)
+		}
+		in, err := decode([]byte(recordKey(rec.Service, rec.ID)), raw)
+		if err != nil {
+			return fmt.Errorf("backup: instance %d (%s/%s): %w", i, rec.Service, rec.ID, err)
+		}
+		k := key{in.Service, in.ID}
+		if seen[k] {
+			return fmt.Errorf("backup: instance %s of service %s appears twice", in.ID, in.Service)
+		}
+		seen[k] = true
+		instances = append(instances, in)
+	}
+	return r.restoreBackup(instances)()
+}
+
+func (r *Registry) restoreBackup(instances []Instance) func() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := newBuilder(r.staged)
+	var ops []op
+	for _, svc := range r.staged.Services() {
+		for _, in := range svc.instances {
+			if in.Source == SourceAPI {
+				b.removeInstance(in.Service, in.ID)
+				delete(r.leases, key{in.Service, in.ID})
+				ops = append(ops, deleteOp(in.Service, in.ID))
+			}
+		}
+	}
+	now := r.cfg.Now()
+	for _, in := range instances {
+		if old, ok := lookup(b.next, in.Service, in.ID); ok && old.Source == SourceCorefile {
+			r.cfg.Logger.Warningf("backup: instance %s of service %s is declared in the Corefile, not restored", in.ID, in.Service)
+			continue
+		}
+		stored := b.setInstance(in)
+		ops = append(ops, putOp(stored))
+		if in.TTL > 0 {
+			r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: now.Add(max(in.TTL, r.cfg.HeartbeatGrace))}
+		}
+	}
+	return r.apply(b, ops...)
+}

@@ -35,8 +35,9 @@ const (
 	startTries   = 3                // server starts when a port turned out to be taken
 )
 
-// signpostBin is the server binary built by TestMain, shared by all tests.
-var signpostBin string
+// signpostBin is the server binary built by TestMain, shared by all tests,
+// and ctlBin the signpostctl command beside it.
+var signpostBin, ctlBin string
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -49,20 +50,26 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	// SIGNPOST_BIN runs the tests against a binary built elsewhere, such
 	// as one built with -race; by default the tests build their own.
+	ctlBin = filepath.Join(dir, "signpostctl")
+	if err := build(ctlBin, "./cmd/signpostctl"); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
 	if signpostBin = os.Getenv("SIGNPOST_BIN"); signpostBin != "" {
 		return m.Run()
 	}
 	signpostBin = filepath.Join(dir, "signpost")
-	if err := buildServer(signpostBin); err != nil {
+	if err := build(signpostBin, "./cmd/signpost"); err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
 	return m.Run()
 }
 
-// buildServer builds cmd/signpost from the module root, which is the parent
-// of this package's directory (go test runs tests in the package directory).
-func buildServer(out string) error {
+// build builds the main package pkg from the module root, which is the
+// parent of this package's directory (go test runs tests in the package
+// directory).
+func build(out, pkg string) error {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		return err
@@ -72,10 +79,10 @@ func buildServer(out string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/signpost")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/signpost: %w\n%s", err, b)
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return nil
 }
@@ -161,6 +168,7 @@ type server struct {
 	apiURL   string // http://127.0.0.1:apiPort
 
 	cmd     *exec.Cmd
+	stopped bool // crash or terminate ended it on purpose
 	out     *syncBuffer
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // set before exited is closed
@@ -257,6 +265,38 @@ func (s *server) waitReady() error {
 	return fmt.Errorf("no DNS answer on %s within %v; Corefile:\n%s\noutput:\n%s", s.addr, readyTimeout, abridge(s.text, 40), s.out.String())
 }
 
+// crash kills the server with SIGKILL, as a power cut would, and waits for
+// it to exit. Nothing is flushed or deregistered.
+func (s *server) crash() {
+	s.t.Helper()
+	s.stopped = true
+	s.kill()
+}
+
+// terminate stops the server with SIGTERM, as an operator would, and waits
+// for it to exit, bounded.
+func (s *server) terminate() {
+	s.t.Helper()
+	s.stopped = true
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		s.t.Errorf("signpost did not exit within %v of SIGTERM; killing it", stopTimeout)
+		s.kill()
+	}
+}
+
+// restart starts the server again on the same ports and Corefile after
+// crash or terminate, and returns once it answers DNS.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stopped = false
+	if err := s.start(filepath.Dir(s.corefile)); err != nil {
+		s.t.Fatalf("restarting signpost: %v", err)
+	}
+}
+
 // kill ends a server that failed to come up and waits for it, bounded.
 func (s *server) kill() {
 	_ = s.cmd.Process.Kill()
@@ -272,7 +312,9 @@ func (s *server) kill() {
 func (s *server) stop() {
 	select {
 	case <-s.exited:
-		s.t.Errorf("signpost exited during the test: %v", s.waitErr)
+		if !s.stopped {
+			s.t.Errorf("signpost exited during the test: %v", s.waitErr)
+		}
 	default:
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {

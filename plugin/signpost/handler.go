@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"net/netip"
 
 	"github.com/coredns/coredns/plugin"
@@ -17,11 +18,18 @@ import (
 func (sp *Signpost) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
-	zone := plugin.Zones(sp.Zones).Matches(qname)
+	zone := matchZone(sp.Zones, qname)
 	if zone == "" {
 		return sp.next(ctx, w, r)
 	}
-	ls := lookupState{state: state, zone: zone, snap: sp.reg.Snapshot()}
+	snap := sp.reg.Snapshot()
+	if sp.cache != nil && rawWriter(w) && simpleQuery(r) {
+		if res := sp.serveCached(w, r, &state, zone, snap); res != "" {
+			countQuery(state.QType(), res)
+			return dns.RcodeSuccess, nil
+		}
+	}
+	ls := lookupState{state: state, zone: zone, snap: snap}
 	answer, extra, res, err := sp.lookup(ctx, ls)
 
 	m := new(dns.Msg)
@@ -39,14 +47,30 @@ func (sp *Signpost) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		m.Ns = []dns.RR{sp.soa(zone, ls.snap.Index())}
 		res = resultNoData
 	case err != nil:
-		queriesTotal.WithLabelValues(typeLabel(state.QType()), resultServfail).Inc()
+		countQuery(state.QType(), resultServfail)
 		return dns.RcodeServerFailure, plugin.Error(sp.Name(), err)
 	default:
 		m.Answer, m.Extra = answer, extra
 	}
-	queriesTotal.WithLabelValues(typeLabel(state.QType()), res).Inc()
+	countQuery(state.QType(), res)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// matchZone returns the longest of zones that qname is in, or "". Both are
+// lowercased and fully qualified. It is plugin.Zones.Matches without the
+// allocations of splitting names into labels.
+func matchZone(zones []string, qname string) string {
+	best := ""
+	for _, z := range zones {
+		if len(z) <= len(best) || !strings.HasSuffix(qname, z) {
+			continue
+		}
+		if z == "." || len(qname) == len(z) || qname[len(qname)-len(z)-1] == '.' {
+			best = z
+		}
+	}
+	return best
 }
 
 // next hands a query outside our zones to the next plugin, or refuses it:
@@ -54,7 +78,7 @@ func (sp *Signpost) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 func (sp *Signpost) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if sp.Next == nil {
 		state := request.Request{W: w, Req: r}
-		queriesTotal.WithLabelValues(typeLabel(state.QType()), resultRefused).Inc()
+		countQuery(state.QType(), resultRefused)
 		return dns.RcodeRefused, nil
 	}
 	return plugin.NextOrFailure(sp.Name(), sp.Next, ctx, w, r)

@@ -26,14 +26,45 @@ var queriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help:      "Counter of queries answered by the signpost plugin, by query type and result.",
 }, []string{"type", "result"})
 
-// typeLabel keeps the "type" label to a fixed set of values.
-func typeLabel(qtype uint16) string {
+// The values of the "type" label: a fixed set, so that a client cannot
+// grow the metric by asking for odd types.
+var (
+	typeLabels   = []string{"A", "AAAA", "SRV", "ANY", "SOA", "CNAME", "other"}
+	resultLabels = []string{resultSuccess, resultFailover, resultNXDomain, resultNoData, resultRefused, resultServfail}
+	// queryCounters holds every counter of queriesTotal, resolved once:
+	// looking a counter up by its labels on each query costs more than
+	// answering it from the packed cache.
+	queryCounters = func() map[string][]prometheus.Counter {
+		m := make(map[string][]prometheus.Counter, len(resultLabels))
+		for _, res := range resultLabels {
+			for _, t := range typeLabels {
+				m[res] = append(m[res], queriesTotal.WithLabelValues(t, res))
+			}
+		}
+		return m
+	}()
+)
+
+func typeIndex(qtype uint16) int {
 	switch qtype {
-	case dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA, dns.TypeCNAME:
-		return dns.TypeToString[qtype]
+	case dns.TypeA:
+		return 0
+	case dns.TypeAAAA:
+		return 1
+	case dns.TypeSRV:
+		return 2
+	case dns.TypeANY:
+		return 3
+	case dns.TypeSOA:
+		return 4
+	case dns.TypeCNAME:
+		return 5
 	}
-	return "other"
+	return 6
 }
+
+// countQuery counts one query of type qtype with result res.
+func countQuery(qtype uint16, res string) { queryCounters[res][typeIndex(qtype)].Inc() }
 
 var (
 	instancesDesc = prometheus.NewDesc(

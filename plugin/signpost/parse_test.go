@@ -56,3 +56,24 @@ func TestAddrLabelRoundTrip(t *testing.T) {
 		t.Errorf("addrToLabel(2001:db8::1) = %q, want 2001-db8--1", l)
 	}
 }
+
+func TestMatchZone(t *testing.T) {
+	zones := []string{"svc.internal.", "eu.svc.internal.", "example.org."}
+	for name, want := range map[string]string{
+		"svc.internal.":          "svc.internal.",
+		"web.svc.internal.":      "svc.internal.",
+		"web.eu.svc.internal.":   "eu.svc.internal.",
+		"eu.svc.internal.":       "eu.svc.internal.",
+		"xsvc.internal.":         "",
+		"internal.":              "",
+		"a.example.org.":         "example.org.",
+		"web.svc.internal.evil.": "",
+	} {
+		if got := matchZone(zones, name); got != want {
+			t.Errorf("matchZone(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := matchZone([]string{"."}, "anything.at.all."); got != "." {
+		t.Errorf("root zone: %q", got)
+	}
+}

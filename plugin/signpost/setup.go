@@ -43,6 +43,8 @@ type config struct {
 	sp     Signpost // Fall
 	// dataDir persists the registry; empty keeps it in memory only.
 	dataDir string
+	// cacheSize is the number of packed answers kept; 0 disables the cache.
+	cacheSize int
 }
 
 // apiConfig configures the HTTP registration API.
@@ -64,6 +66,9 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("signpost", err)
 	}
 	sp := &Signpost{Zones: cfg.zones, Fall: cfg.sp.Fall, reg: reg, upstream: upstream.New(), opts: cfg.opts}
+	if cfg.cacheSize > 0 {
+		sp.cache = newAnswerCache(cfg.cacheSize)
+	}
 	api := &apiServer{cfg: cfg.api, reg: reg}
 
 	startup := func() error {
@@ -93,8 +98,9 @@ func setup(c *caddy.Controller) error {
 
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{
-		opts:   options{ttl: uint32(defaultTTL.Seconds()), negativeTTL: uint32(defaultNegativeTTL.Seconds())},
-		regCfg: registry.Config{Logger: log},
+		opts:      options{ttl: uint32(defaultTTL.Seconds()), negativeTTL: uint32(defaultNegativeTTL.Seconds())},
+		regCfg:    registry.Config{Logger: log},
+		cacheSize: defaultCacheSize,
 	}
 	for i := 0; c.Next(); i++ {
 		if i > 0 {
@@ -132,6 +138,8 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.opts.negativeTTL, err = parseTTL(c)
 	case "max-answers":
 		cfg.opts.maxAnswers, err = parseInt(c, 0, math.MaxUint16)
+	case "answer-cache":
+		cfg.cacheSize, err = parseInt(c, 0, 10_000_000)
 	case "serve-warning":
 		if c.NextArg() {
 			return c.ArgErr()

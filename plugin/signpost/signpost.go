@@ -27,6 +27,7 @@ type Signpost struct {
 	reg      *registry.Registry
 	upstream *upstream.Upstream
 	opts     options
+	cache    *answerCache // packed positive answers; nil disables
 }
 
 // options are the answer settings from the Corefile.

@@ -1,0 +1,96 @@
+package signpost
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// benchRegistry returns a registry of n instances, three per service, loaded
+// in one change.
+func benchRegistry(tb testing.TB, n int) *registry.Registry {
+	tb.Helper()
+	reg := registry.New(registry.Config{})
+	services := make([]registry.StaticService, 0, n/3+1)
+	for i := 0; i < n; i += 3 {
+		s := registry.StaticService{Config: registry.ServiceConfig{Name: fmt.Sprintf("svc%d", i/3)}}
+		for j := 0; j < 3 && i+j < n; j++ {
+			k := i + j
+			s.Instances = append(s.Instances, registry.Instance{
+				ID:      fmt.Sprintf("i%d", j),
+				Address: netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}),
+				Port:    8080, Weight: 1,
+			})
+		}
+		services = append(services, s)
+	}
+	if err := reg.ApplyStatic(services); err != nil {
+		tb.Fatal(err)
+	}
+	return reg
+}
+
+// discardWriter is a ResponseWriter that packs the reply, as the server
+// does, and throws it away.
+type discardWriter struct {
+	test.ResponseWriter
+	buf []byte
+}
+
+func (w *discardWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.PackBuffer(w.buf)
+	w.buf = b[:0]
+	return err
+}
+
+func benchServeDNS(b *testing.B, reg *registry.Registry, n int, qtype uint16, cache bool) {
+	sp := &Signpost{Zones: []string{testZone}, reg: reg, upstream: upstream.New(), opts: options{ttl: 5, negativeTTL: 5}}
+	if cache {
+		sp.cache = newAnswerCache(defaultCacheSize)
+	}
+	services := n / 3
+	queries := make([]*dns.Msg, 1024)
+	for i := range queries {
+		queries[i] = new(dns.Msg).SetQuestion(fmt.Sprintf("svc%d.svc.internal.", (i*7919)%services), qtype)
+	}
+	ctx := context.Background()
+	// The writer the server hands to plugins: scrubbing, over a connection.
+	writers := make([]dns.ResponseWriter, len(queries))
+	for i, q := range queries {
+		writers[i] = request.NewScrubWriter(q, &discardWriter{})
+	}
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i % len(queries)
+		if _, err := sp.ServeDNS(ctx, writers[j], queries[j]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkServeDNS measures a query from the plugin's entry to the packed
+// reply, for registries of 1k, 100k and 1M instances, with the packed
+// answer cache ("packed") and without ("general").
+func BenchmarkServeDNS(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		reg := benchRegistry(b, n)
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+			for _, path := range []string{"general", "packed"} {
+				b.Run(fmt.Sprintf("%s/%s/%d", dns.TypeToString[qtype], path, n), func(b *testing.B) {
+					benchServeDNS(b, reg, n, qtype, path == "packed")
+				})
+			}
+		}
+	}
+}

@@ -6,7 +6,7 @@ SIGNPOST  := $(BIN)/signpost
 CTL       := $(BIN)/signpostctl
 COREFILE  ?= Corefile.example
 
-.PHONY: all build run test vet clean
+.PHONY: all build run test vet clean bench
 
 all: build
 
@@ -27,6 +27,15 @@ vet:
 # binaries themselves.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Benchmark Signpost against CoreDNS's hosts and file plugins and two
+# ceilings with dnsperf (installed with apt-get if missing); see
+# bench/README.md. BENCH_OUT=FILE also writes the report to FILE.
+BENCH_SECONDS ?= 10
+BENCH_ROUNDS  ?= 3
+BENCH_OUT     ?=
+bench:
+	$(GO) run ./bench/cmd/benchrun -go $(GO) -seconds $(BENCH_SECONDS) -rounds $(BENCH_ROUNDS) $(if $(BENCH_OUT),-out $(BENCH_OUT))
 
 clean:
 	rm -rf $(BIN)

@@ -1,5 +1,6 @@
 // Package api serves Signpost's HTTP registration API: register, renew and
-// deregister instances, list services and follow one with blocking queries.
+// deregister instances, list services and follow one with blocking queries,
+// and save or restore a backup of the registrations.
 //
 // NewHandler returns a plain http.Handler over a registry. The caller (the
 // signpost plugin) owns the listener, TLS and the http.Server; because
@@ -36,6 +37,9 @@ type Options struct {
 	TokenRead bool
 	// MaxBodyBytes limits a request body; larger ones get 413.
 	MaxBodyBytes int64
+	// MaxSnapshotBytes limits the body of a restore (PUT /v1/snapshot),
+	// which holds the whole registry; larger ones get 413.
+	MaxSnapshotBytes int64
 	// MaxWait caps the wait of a blocking query, and is its default.
 	MaxWait time.Duration
 	// Logger gets registrations, deregistrations and internal errors; nil
@@ -46,6 +50,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxSnapshotBytes <= 0 {
+		o.MaxSnapshotBytes = DefaultMaxSnapshotBytes
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
@@ -93,6 +100,10 @@ func (h *handler) routes() {
 	h.mux.Handle("GET /v1/services", h.read(h.listServices))
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)
+	// A backup holds the whole registry: both ways need the token whenever
+	// one is set, with or without TokenRead.
+	h.mux.Handle("GET "+snapshotPath, h.guard(h.saveSnapshot, true))
+	h.mux.Handle("PUT "+snapshotPath, h.write(h.restoreSnapshot))
 }
 
 // ServeHTTP dispatches r, answering unknown paths and methods in JSON like

@@ -17,7 +17,8 @@ import (
 // indexHeader carries the registry change index on every read.
 const indexHeader = "X-Signpost-Index"
 
-// maxBody is as much of a successful answer as is read.
+// maxBody is as much of a successful answer as is decoded; a request's sink
+// gets all of it.
 const maxBody = 64 << 20
 
 // request is one API call, sent to one server per attempt.
@@ -27,6 +28,9 @@ type request struct {
 	query  url.Values
 	body   []byte
 	wait   time.Duration // how long the server may hold a blocking query
+	// sink, when set, receives the body of a 2xx answer as it is, instead
+	// of decoding it.
+	sink io.Writer
 }
 
 // response is what a successful attempt, or a final error answer, returns.
@@ -74,6 +78,10 @@ func retryable(ctx context.Context, err error) bool {
 	if errors.As(err, &e) {
 		return e.Status >= 500
 	}
+	var ce *copyError
+	if errors.As(err, &ce) {
+		return !ce.final()
+	}
 	var d *decodeError
 	return !errors.As(err, &d)
 }
@@ -102,6 +110,9 @@ func (c *Client) attempt(ctx context.Context, base string, req request, out any)
 	resp.index, _ = strconv.ParseUint(hresp.Header.Get(indexHeader), 10, 64)
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
 		return resp, readError(hresp)
+	}
+	if req.sink != nil {
+		return resp, copyBody(req.sink, hresp.Body)
 	}
 	if out == nil {
 		_, err = io.Copy(io.Discard, io.LimitReader(hresp.Body, maxBody))

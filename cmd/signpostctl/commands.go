@@ -36,7 +36,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, sidecarCmd}
+	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, sidecarCmd, snapshotCmd}
 }
 
 func lookup(name string) *command {
@@ -73,6 +73,8 @@ Examples:
   signpostctl register web web-1 10.0.0.5:8080 --tag v2 --ttl 30s
   signpostctl sidecar --service web --id web-1 --address 10.0.0.5 --port 8080 \
       --health-url http://127.0.0.1:8080/healthz
+  signpostctl snapshot save backup.json
+  signpostctl snapshot restore backup.json
 
 Run 'signpostctl COMMAND --help' for the flags and examples of a command.
 `)

@@ -1,0 +1,507 @@
+package healthcheck
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitFor receives from ch or fails the test after a while.
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// waitGoroutines waits, with bounded retries, until no more than want
+// goroutines run, and fails with their stacks when they do not.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			var buf bytes.Buffer
+			pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), want, buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// entry returns the scheduler's entry for key, nil when there is none.
+func (s *Scheduler) entry(key string) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.entries[key]
+}
+
+// testLogger collects log lines.
+type testLogger struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *testLogger) Infof(format string, args ...any) { l.add("I " + fmt.Sprintf(format, args...)) }
+func (l *testLogger) Warningf(format string, args ...any) {
+	l.add("W " + fmt.Sprintf(format, args...))
+}
+func (l *testLogger) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+func (l *testLogger) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// TestSchedulerRiseFall runs a tcp check against a listener that goes away
+// and comes back, and checks that exactly rise or fall results in a row
+// cause each transition, and that only transitions are reported.
+func TestSchedulerRiseFall(t *testing.T) {
+	l := listen(t)
+	addr := l.Addr().String()
+	acceptClose(t, l)
+
+	var mu sync.Mutex
+	var events []byte // probe results P and C, transitions p and c
+	transitions := make(chan Status, 10)
+	s := NewScheduler(Options{
+		OnProbe: func(typ string, st Status, d time.Duration) {
+			if typ != "tcp" || d <= 0 {
+				t.Errorf("OnProbe(%q, %v, %v)", typ, st, d)
+			}
+			mu.Lock()
+			events = append(events, strings.ToUpper(st.String())[0])
+			mu.Unlock()
+		},
+		OnTransition: func(key string, st Status) {
+			if key != "db1" {
+				t.Errorf("OnTransition(%q)", key)
+			}
+			mu.Lock()
+			events = append(events, st.String()[0])
+			mu.Unlock()
+			transitions <- st
+		},
+	})
+	defer s.Stop()
+	// Timeouts near the interval, so that a busy machine does not fail a
+	// probe of a listening server.
+	s.Set("db1", Check{Type: "tcp", Target: addr, Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond, Rise: 2, Fall: 3})
+
+	if st := waitFor(t, transitions, "passing"); st != Passing {
+		t.Fatalf("first transition %v, want passing", st)
+	}
+	time.Sleep(150 * time.Millisecond) // a few passing probes that report nothing
+	l.Close()
+	if st := waitFor(t, transitions, "critical"); st != Critical {
+		t.Fatalf("transition %v, want critical", st)
+	}
+	time.Sleep(150 * time.Millisecond)
+	l2 := relisten(t, addr)
+	acceptClose(t, l2)
+	if st := waitFor(t, transitions, "passing again"); st != Passing {
+		t.Fatalf("transition %v, want passing", st)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.Stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if !regexp.MustCompile(`^PPpP{2,}CCCcC{2,}PPpP*$`).Match(events) {
+		t.Errorf("events %s, want PPp P.. CCCc C.. PPp P..", events)
+	}
+}
+
+// relisten listens on addr again, retrying while the port is in use.
+func relisten(t *testing.T, addr string) net.Listener {
+	for range 50 {
+		if l, err := net.Listen("tcp", addr); err == nil {
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("cannot listen on %s again", addr)
+	return nil
+}
+
+// TestSchedulerSet checks that replacing a check with an identical one keeps
+// its state and timing, a different one starts afresh, and Remove stops it.
+func TestSchedulerSet(t *testing.T) {
+	addr := tcpServer(t)
+	transitions := make(chan Status, 10)
+	var removed atomic.Bool
+	var startsAfterRemove atomic.Int32
+	s := NewScheduler(Options{OnTransition: func(_ string, st Status) { transitions <- st }})
+	defer s.Stop()
+	s.onStart = func(string, time.Time, time.Time) {
+		if removed.Load() {
+			startsAfterRemove.Add(1)
+		}
+	}
+	c := Check{Type: "tcp", Target: addr, Interval: 50 * time.Millisecond, Timeout: 45 * time.Millisecond, Rise: 1, Fall: 1}
+	s.Set("a", c)
+	waitFor(t, transitions, "passing")
+	e := s.entry("a")
+
+	same := c
+	same.Type = "TCP" // the same check once normalised
+	s.Set("a", same)
+	s.Sync(map[string]Check{"a": c})
+	if s.entry("a") != e {
+		t.Fatal("an identical check replaced the entry")
+	}
+	select {
+	case st := <-transitions:
+		t.Fatalf("transition %v after setting an identical check", st)
+	case <-time.After(150 * time.Millisecond):
+	}
+
+	c.Interval = 60 * time.Millisecond
+	s.Set("a", c)
+	e2 := s.entry("a")
+	if e2 == e || e2.check.Interval != c.Interval {
+		t.Fatal("a changed check kept the old entry")
+	}
+	if st := waitFor(t, transitions, "passing of the new check"); st != Passing {
+		t.Fatalf("new check went %v", st)
+	}
+
+	s.Remove("a")
+	removed.Store(true)
+	s.Remove("a") // removing twice is harmless
+	time.Sleep(150 * time.Millisecond)
+	if n := startsAfterRemove.Load(); n > 0 {
+		t.Errorf("%d probes started after Remove", n)
+	}
+	if s.entry("a") != nil || len(s.queue) != 0 {
+		t.Error("removed check still scheduled")
+	}
+}
+
+func TestSchedulerSync(t *testing.T) {
+	addr := tcpServer(t)
+	s := NewScheduler(Options{})
+	defer s.Stop()
+	c := Check{Type: "tcp", Target: addr, Interval: time.Hour}
+	s.Sync(map[string]Check{"a": c, "b": c, "c": c})
+	b, cc := s.entry("b"), s.entry("c")
+	changed := c
+	changed.Rise = 5
+	s.Sync(map[string]Check{"b": c, "c": changed, "d": c})
+	if s.entry("a") != nil {
+		t.Error("Sync kept a check missing from the set")
+	}
+	if s.entry("b") != b {
+		t.Error("Sync replaced an unchanged check")
+	}
+	if e := s.entry("c"); e == cc || e.check.Rise != 5 {
+		t.Error("Sync did not replace a changed check")
+	}
+	if s.entry("d") == nil {
+		t.Error("Sync did not add a new check")
+	}
+	s.mu.Lock()
+	if len(s.entries) != 3 || len(s.queue) != 3 {
+		t.Errorf("%d entries, %d queued; want 3", len(s.entries), len(s.queue))
+	}
+	s.mu.Unlock()
+	s.Sync(nil)
+	s.mu.Lock()
+	if len(s.entries) != 0 || len(s.queue) != 0 {
+		t.Errorf("Sync(nil) left %d entries, %d queued", len(s.entries), len(s.queue))
+	}
+	s.mu.Unlock()
+}
+
+// TestSchedulerTimeoutCut checks that probes of a server that never answers
+// end at the timeout and fail.
+func TestSchedulerTimeoutCut(t *testing.T) {
+	addr := hangServer(t)
+	const timeout = 50 * time.Millisecond
+	var mu sync.Mutex
+	var durations []time.Duration
+	transitions := make(chan Status, 1)
+	s := NewScheduler(Options{
+		OnProbe: func(_ string, st Status, d time.Duration) {
+			mu.Lock()
+			durations = append(durations, d)
+			mu.Unlock()
+		},
+		OnTransition: func(_ string, st Status) { transitions <- st },
+	})
+	defer s.Stop()
+	s.Set("cache", Check{Type: "redis", Target: addr, Interval: 100 * time.Millisecond, Timeout: timeout, Fall: 2})
+	if st := waitFor(t, transitions, "critical"); st != Critical {
+		t.Fatalf("transition %v, want critical", st)
+	}
+	s.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range durations {
+		if d < timeout || d > timeout+200*time.Millisecond {
+			t.Errorf("probe took %v, want about %v", d, timeout)
+		}
+	}
+}
+
+// TestSchedulerStop checks that Stop cuts running probes, waits for them,
+// may be called twice, and that no callback runs after it returns.
+func TestSchedulerStop(t *testing.T) {
+	addr := hangServer(t)
+	baseline := runtime.NumGoroutine()
+	var stopped atomic.Bool
+	var late atomic.Int32
+	var probes atomic.Int32
+	after := func() {
+		if stopped.Load() {
+			late.Add(1)
+		}
+	}
+	s := NewScheduler(Options{
+		MaxConcurrent: 8,
+		OnProbe:       func(string, Status, time.Duration) { probes.Add(1); after() },
+		OnTransition:  func(string, Status) { after() },
+	})
+	var running atomic.Int32
+	s.probe = func(ctx context.Context, c Check) (Status, error) {
+		running.Add(1)
+		defer running.Add(-1)
+		return Probe(ctx, c)
+	}
+	checks := map[string]Check{}
+	for i := range 100 {
+		checks[fmt.Sprint("r", i)] = Check{Type: "redis", Target: addr, Interval: 100 * time.Millisecond, Timeout: 90 * time.Millisecond, Fall: 1}
+	}
+	s.Sync(checks)
+	time.Sleep(300 * time.Millisecond)
+	if probes.Load() == 0 {
+		t.Fatal("no probe ran")
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Stop() }()
+	}
+	wg.Wait()
+	stopped.Store(true)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Stop took %v", d)
+	}
+	if n := running.Load(); n != 0 {
+		t.Errorf("%d probes still running after Stop", n)
+	}
+	s.Stop()
+	s.Set("x", Check{Type: "tcp", Target: addr})
+	s.Sync(checks)
+	s.Remove("r1")
+	time.Sleep(100 * time.Millisecond)
+	if n := late.Load(); n > 0 {
+		t.Errorf("%d callbacks after Stop", n)
+	}
+	waitGoroutines(t, baseline)
+}
+
+// TestSchedulerReentrant checks that callbacks may change the scheduler.
+func TestSchedulerReentrant(t *testing.T) {
+	addr := tcpServer(t)
+	done := make(chan struct{})
+	var s *Scheduler
+	s = NewScheduler(Options{OnTransition: func(key string, st Status) {
+		switch key {
+		case "a":
+			s.Remove("a")
+			s.Set("b", Check{Type: "tcp", Target: addr, Interval: 20 * time.Millisecond, Rise: 1})
+		case "b":
+			s.Sync(nil)
+			close(done)
+		}
+	}})
+	defer s.Stop()
+	s.Set("a", Check{Type: "tcp", Target: addr, Interval: 20 * time.Millisecond, Rise: 1})
+	waitFor(t, done, "the callbacks")
+}
+
+// TestSchedulerInvalidCheck checks that an invalid check is logged and fails.
+func TestSchedulerInvalidCheck(t *testing.T) {
+	var log testLogger
+	transitions := make(chan Status, 1)
+	s := NewScheduler(Options{Logger: &log, OnTransition: func(_ string, st Status) { transitions <- st }})
+	defer s.Stop()
+	s.Set("bad", Check{Type: "tcp", Target: "nowhere", Interval: 20 * time.Millisecond, Fall: 1})
+	if st := waitFor(t, transitions, "critical"); st != Critical {
+		t.Fatalf("invalid check went %v", st)
+	}
+	s.Stop()
+	got := log.String()
+	for _, want := range []string{
+		`W health check bad is invalid and will fail: target "nowhere": want host:port`,
+		`W health check bad (tcp nowhere) is critical: target "nowhere"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestSchedulerJitter checks that 10,000 checks added at once have their
+// first probes spread over the whole interval, not bunched.
+func TestSchedulerJitter(t *testing.T) {
+	const n, interval, buckets = 10000, 10 * time.Second, 20
+	s := NewScheduler(Options{})
+	defer s.Stop()
+	checks := make(map[string]Check, n)
+	for i := range n {
+		checks[fmt.Sprint("svc", i)] = Check{Type: "tcp", Target: "127.0.0.1:1", Interval: interval}
+	}
+	start := time.Now()
+	s.Sync(checks)
+	s.mu.Lock()
+	var count [buckets]int
+	for _, e := range s.queue {
+		offset := e.next.Sub(start)
+		if offset < 0 || offset > interval+time.Second {
+			t.Fatalf("first probe at +%v, want within %v", offset, interval)
+		}
+		count[min(int(offset*buckets/interval), buckets-1)]++
+	}
+	s.mu.Unlock()
+	for i, c := range count {
+		if c < n/buckets/2 || c > n/buckets*2 {
+			t.Errorf("bucket %d of %d holds %d first probes, want about %d: %v", i, buckets, c, n/buckets, count)
+		}
+	}
+}
+
+func TestNextRun(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const iv = time.Second
+	tests := []struct {
+		now  time.Duration // after t0
+		want time.Duration
+	}{
+		{100 * time.Millisecond, iv},          // on time
+		{iv + 300*time.Millisecond, iv},       // behind by less than an interval: run now
+		{2*iv + 300*time.Millisecond, 2 * iv}, // a tick missed: skipped, phase kept
+		{5*iv + 10*time.Millisecond, 5 * iv},  // several missed
+		{2 * iv, 2 * iv},                      // exactly one interval behind
+	}
+	for _, tc := range tests {
+		if got := nextRun(t0, iv, t0.Add(tc.now)).Sub(t0); got != tc.want {
+			t.Errorf("nextRun at +%v = +%v, want +%v", tc.now, got, tc.want)
+		}
+	}
+}
+
+// TestSchedulerScale runs thousands of checks against one local listener
+// and checks that probes start on time, that the pool bounds them, and that
+// the goroutines go away with the checks. Lateness is measured from a
+// probe's scheduled time to its start on its goroutine, so it includes any
+// wait for the pool. The box this runs on may be shared, and a neighbour
+// that takes the CPUs away delays every probe, so the timing part gets three
+// attempts: a scheduler that is late by design fails all of them.
+func TestSchedulerScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test")
+	}
+	var problems []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		if problems = runScale(t); len(problems) == 0 {
+			return
+		}
+		t.Logf("attempt %d: %s", attempt, strings.Join(problems, "; "))
+	}
+	t.Error(strings.Join(problems, "; "))
+}
+
+// runScale runs the scale scenario once. It fails the test at once on what
+// load cannot excuse (the pool bound, goroutines left behind) and returns
+// the timing problems.
+func runScale(t *testing.T) (problems []string) {
+	const (
+		n        = 3000
+		interval = 2 * time.Second
+		run      = 3 * time.Second // every check probed once or twice
+		pool     = 64
+		maxLate  = 100 * time.Millisecond
+	)
+	addr := tcpServer(t)
+	baseline := runtime.NumGoroutine()
+
+	var mu sync.Mutex
+	late := make([]time.Duration, 0, 2*n*int(run/interval))
+	var inflight, maxInflight, failed atomic.Int64
+	s := NewScheduler(Options{
+		MaxConcurrent: pool,
+		OnProbe: func(_ string, st Status, _ time.Duration) {
+			if st != Passing {
+				failed.Add(1)
+			}
+		},
+	})
+	defer s.Stop()
+	s.onStart = func(_ string, scheduled, started time.Time) {
+		mu.Lock()
+		late = append(late, started.Sub(scheduled))
+		mu.Unlock()
+	}
+	s.probe = func(ctx context.Context, c Check) (Status, error) {
+		cur := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := maxInflight.Load(); cur > m && !maxInflight.CompareAndSwap(m, cur); m = maxInflight.Load() {
+		}
+		st, err := Probe(ctx, c)
+		if err != nil && ctx.Err() == nil && failed.Load() < 3 {
+			t.Logf("probe failed: %v", err)
+		}
+		return st, err
+	}
+	checks := make(map[string]Check, n)
+	for i := range n {
+		checks[fmt.Sprint("svc-", i)] = Check{Type: "tcp", Target: addr, Interval: interval, Timeout: 100 * time.Millisecond}
+	}
+	s.Sync(checks)
+	time.Sleep(run)
+	s.Sync(nil)
+	waitGoroutines(t, baseline+1) // the loop is all that is left
+	s.Stop()
+	waitGoroutines(t, baseline)
+
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(late)
+	want := n * int(run) / int(interval)
+	t.Logf("%d checks every %v: %d probes in %v (%d expected), %d failed, at most %d at once; lateness p50 %v, p99 %v, max %v",
+		n, interval, len(late), run, want, failed.Load(), maxInflight.Load(),
+		late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
+	if m := maxInflight.Load(); m > pool {
+		t.Fatalf("%d probes ran at once, pool is %d", m, pool)
+	}
+	if late[0] < 0 {
+		t.Fatalf("a probe started %v early", -late[0])
+	}
+	if len(late) < want*9/10 {
+		problems = append(problems, fmt.Sprintf("%d probes ran, want about %d", len(late), want))
+	}
+	if l := late[len(late)-1]; l > maxLate {
+		problems = append(problems, fmt.Sprintf("a probe started %v late, want at most %v", l, maxLate))
+	}
+	if f := failed.Load(); f > 0 {
+		problems = append(problems, fmt.Sprintf("%d probes of a listening server failed", f))
+	}
+	return problems
+}

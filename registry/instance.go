@@ -81,6 +81,7 @@ const (
 	MaxTTL        = 24 * time.Hour
 	MinTTL        = time.Second
 	DefaultWeight = 1
+	MaxCheck      = 4096
 )
 
 // Instance is one address and port of a service. Values handed out by the
@@ -99,6 +100,10 @@ type Instance struct {
 	// TTL is the heartbeat lease: the instance turns critical when it is not
 	// renewed within TTL. Zero means no lease (probed or static instances).
 	TTL time.Duration
+	// Check is the active health check of the instance, in a form the
+	// registry does not read: it stores it, persists it and hands it back to
+	// whoever runs the probes. Empty means none.
+	Check string
 
 	// CreateIndex and ModifyIndex are the registry change indexes at which the
 	// instance was created and last changed. Set by the registry.
@@ -140,6 +145,9 @@ func (in Instance) normalize() (Instance, error) {
 	}
 	if in.TTL != 0 && (in.TTL < MinTTL || in.TTL > MaxTTL) {
 		return in, &FieldError{Field: "ttl", Value: in.TTL.String(), Reason: fmt.Sprintf("must be between %s and %s", MinTTL, MaxTTL)}
+	}
+	if len(in.Check) > MaxCheck {
+		return in, &FieldError{Field: "check", Reason: fmt.Sprintf("at most %d bytes", MaxCheck)}
 	}
 	if in.Health > Critical {
 		return in, &FieldError{Field: "health", Value: in.Health.String(), Reason: "unknown state"}

@@ -444,7 +444,7 @@ func lookup(s *Snapshot, service, id string) (*Instance, bool) {
 // sameInstance compares what a registration sets, ignoring the indexes.
 func sameInstance(a, b *Instance) bool {
 	return a.Service == b.Service && a.ID == b.ID && a.Address == b.Address && a.Port == b.Port &&
-		a.Weight == b.Weight && a.Health == b.Health && a.Source == b.Source && a.TTL == b.TTL &&
+		a.Weight == b.Weight && a.Health == b.Health && a.Source == b.Source && a.TTL == b.TTL && a.Check == b.Check &&
 		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
 }
 

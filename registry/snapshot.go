@@ -61,6 +61,7 @@ type Service struct {
 	instances []*Instance // sorted by ID
 	tags      map[string]struct{}
 	counts    [Critical + 1]int
+	checks    int    // instances with an active check
 	index     uint64 // change index of the last change to this service
 }
 
@@ -158,6 +159,9 @@ func rebuild(name string, cfg *ServiceConfig, instances []*Instance, index uint6
 	}
 	for _, in := range instances {
 		s.counts[in.Health]++
+		if in.Check != "" {
+			s.checks++
+		}
 		for _, t := range in.Tags {
 			if s.tags == nil {
 				s.tags = make(map[string]struct{})
@@ -191,6 +195,10 @@ type Snapshot struct {
 	counts   [Critical + 1]int
 	nsvc     int
 	changed  chan struct{}
+	// checked names the services with instances that carry a check, so
+	// that whoever runs probes need not scan every service. Copied on
+	// write, which is rare: when a service gains or loses its checks.
+	checked map[string]struct{}
 }
 
 func emptySnapshot() *Snapshot {
@@ -231,6 +239,15 @@ func (s *Snapshot) Services() []*Service {
 // Len returns the number of services.
 func (s *Snapshot) Len() int { return s.nsvc }
 
+// CheckedServices returns the services with instances that carry a check.
+func (s *Snapshot) CheckedServices() []*Service {
+	out := make([]*Service, 0, len(s.checked))
+	for name := range s.checked {
+		out = append(out, s.Service(name))
+	}
+	return out
+}
+
 // Count returns the number of instances in state h across all services.
 func (s *Snapshot) Count(h Health) int { return s.counts[h] }
 
@@ -241,6 +258,8 @@ func (s *Snapshot) Count(h Health) int { return s.counts[h] }
 type builder struct {
 	next       *Snapshot
 	dirty      bool // whether anything was put
+
+	copiedChecked bool
 	copiedSvc  [nShards]bool
 	copiedAddr [nShards]bool
 }
@@ -264,17 +283,37 @@ func (b *builder) put(name string, svc *Service) {
 		b.next.services[i] = cloneMap(b.next.services[i])
 		b.copiedSvc[i] = true
 	}
-	if old := b.next.services[i][name]; old != nil {
+	old := b.next.services[i][name]
+	if old != nil {
 		b.count(old, -1)
 		b.next.nsvc--
 	}
-	if svc == nil || svc.empty() {
+	if svc != nil && svc.empty() {
+		svc = nil
+	}
+	b.setChecked(name, old != nil && old.checks > 0, svc != nil && svc.checks > 0)
+	if svc == nil {
 		delete(b.next.services[i], name)
 		return
 	}
 	b.next.services[i][name] = svc
 	b.count(svc, +1)
 	b.next.nsvc++
+}
+
+func (b *builder) setChecked(name string, was, is bool) {
+	if was == is {
+		return
+	}
+	if !b.copiedChecked {
+		b.next.checked = cloneMap(b.next.checked)
+		b.copiedChecked = true
+	}
+	if is {
+		b.next.checked[name] = struct{}{}
+	} else {
+		delete(b.next.checked, name)
+	}
 }
 
 func (b *builder) count(svc *Service, sign int) {

@@ -318,3 +318,30 @@ func TestManyServicesAndInstances(t *testing.T) {
 
 func svcName(i int) string { return "svc-" + strconv.Itoa(i) }
 func idName(i int) string  { return "n" + strconv.Itoa(i) }
+
+func TestCheckedServices(t *testing.T) {
+	r, _ := newRegistry(t, registry.Config{})
+	plain := inst("web", "w1", "10.0.0.1", 80)
+	checked := inst("db", "d1", "10.0.0.2", 3306)
+	checked.Check = `{"type":"tcp"}`
+	mustRegister(t, r, plain)
+	mustRegister(t, r, checked)
+	names := func() []string {
+		var out []string
+		for _, s := range r.Snapshot().CheckedServices() {
+			out = append(out, s.Name())
+		}
+		return out
+	}
+	if got := names(); len(got) != 1 || got[0] != "db" {
+		t.Fatalf("checked services %v, want [db]", got)
+	}
+	if got := get(t, r, "db", "d1").Check; got != checked.Check {
+		t.Errorf("check %q, want it stored as given", got)
+	}
+	checked.Check = ""
+	mustRegister(t, r, checked)
+	if got := names(); len(got) != 0 {
+		t.Fatalf("checked services %v after the check was dropped", got)
+	}
+}

@@ -56,6 +56,7 @@ type record struct {
 	Meta        map[string]string `json:"meta,omitempty"`
 	Weight      uint16            `json:"weight"`
 	TTL         string            `json:"ttl,omitempty"`
+	Check       string            `json:"check,omitempty"`
 	CreateIndex uint64            `json:"create_index"`
 	ModifyIndex uint64            `json:"modify_index"`
 }
@@ -68,7 +69,7 @@ func putOp(in *Instance) op {
 	}
 	rec := record{
 		Version: formatVersion, Service: in.Service, ID: in.ID, Address: in.Address.String(), Port: in.Port,
-		Tags: in.Tags, Meta: in.Meta, Weight: in.Weight, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex,
+		Tags: in.Tags, Meta: in.Meta, Weight: in.Weight, Check: in.Check, CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex,
 	}
 	if in.TTL > 0 {
 		rec.TTL = in.TTL.String()
@@ -101,7 +102,7 @@ func decode(key, value []byte) (Instance, error) {
 	}
 	in := Instance{
 		Service: rec.Service, ID: rec.ID, Address: addr, Port: rec.Port, Tags: rec.Tags, Meta: rec.Meta,
-		Weight: rec.Weight, Source: SourceAPI, CreateIndex: rec.CreateIndex, ModifyIndex: rec.ModifyIndex,
+		Weight: rec.Weight, Check: rec.Check, Source: SourceAPI, CreateIndex: rec.CreateIndex, ModifyIndex: rec.ModifyIndex,
 	}
 	if rec.TTL != "" {
 		if in.TTL, err = time.ParseDuration(rec.TTL); err != nil {

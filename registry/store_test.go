@@ -258,3 +258,19 @@ func TestStoreWriteAfterStop(t *testing.T) {
 		t.Error("a refused write is visible")
 	}
 }
+
+func TestStoreKeepsCheck(t *testing.T) {
+	dir := t.TempDir()
+	r := openRegistry(t, dir, registry.Config{})
+	in := inst("db", "d1", "10.0.0.2", 3306)
+	in.Check = `{"type":"mysql","interval":"2s"}`
+	mustRegister(t, r, in)
+	r.Stop()
+	r2 := openRegistry(t, dir, registry.Config{})
+	if got := get(t, r2, "db", "d1").Check; got != in.Check {
+		t.Errorf("check after restart %q, want %q", got, in.Check)
+	}
+	if n := len(r2.Snapshot().CheckedServices()); n != 1 {
+		t.Errorf("%d checked services after restart", n)
+	}
+}

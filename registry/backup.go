@@ -90,6 +90,9 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 			r.cfg.Logger.Warningf("backup: instance %s of service %s is declared in the Corefile, not restored", in.ID, in.Service)
 			continue
 		}
+		if in.Check != "" {
+			in.Health = Critical
+		}
 		stored := b.setInstance(in)
 		ops = append(ops, putOp(stored))
 		if in.TTL > 0 {

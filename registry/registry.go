@@ -202,10 +202,14 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	if exists && old.Source != in.Source {
 		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", in.ID, in.Service, ErrStatic)
 	}
-	if in.TTL > 0 {
+	switch {
+	case in.TTL > 0:
 		in.Health = Passing
 		r.leases[k] = lease{ttl: in.TTL, deadline: r.cfg.Now().Add(in.TTL)}
-	} else {
+	case in.Check != "":
+		delete(r.leases, k)
+		in.Health = initialHealth(old, in)
+	default:
 		delete(r.leases, k)
 	}
 	if exists && sameInstance(old, &in) {
@@ -373,6 +377,16 @@ func (r *Registry) applyStatic(want map[string]StaticService) func() error {
 	return r.apply(b, ops...)
 }
 
+// initialHealth is the health of an instance with an active check when it
+// is registered: critical until its check has passed, unless it replaces an
+// instance with the same check, whose probe keeps running.
+func initialHealth(old *Instance, in Instance) Health {
+	if old != nil && old.Check == in.Check {
+		return old.Health
+	}
+	return Critical
+}
+
 // unsetStatic drops the Corefile's configuration and instances of a service.
 func (r *Registry) unsetStatic(b *builder, name string) {
 	svc := b.service(name)
@@ -401,11 +415,19 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 			delete(r.leases, key{name, in.ID})
 			ops = append(ops, deleteOp(name, in.ID))
 		}
-		if ok && old.Source == SourceCorefile {
+		if !ok || old.Source != SourceCorefile {
+			old = nil
+		}
+		switch {
+		case in.Check != "":
+			in.Health = initialHealth(old, in)
+		case old != nil && old.Check == "":
 			in.Health = old.Health
-			if sameInstance(old, &in) {
-				continue
-			}
+		default:
+			in.Health = Passing // nothing probes it
+		}
+		if old != nil && sameInstance(old, &in) {
+			continue
 		}
 		b.setInstance(in)
 	}

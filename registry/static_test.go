@@ -395,3 +395,38 @@ func TestApplyStaticIdenticalKeepsInstances(t *testing.T) {
 	}
 	mustCheck(t, after)
 }
+
+func TestCheckedInstancesStartCritical(t *testing.T) {
+	r, _ := newRegistry(t, registry.Config{})
+	svc := mysqlStatic()
+	for i := range svc.Instances {
+		svc.Instances[i].Check = `{"type":"mysql"}`
+	}
+	mustApply(t, r, svc)
+	if h := get(t, r, "mysql", "db1").Health; h != registry.Critical {
+		t.Fatalf("a probed instance starts %s, want critical until its check passes", h)
+	}
+	if err := r.SetHealth("mysql", "db1", registry.Passing); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, r, svc) // a reload with the same check keeps the probe's verdict
+	if h := get(t, r, "mysql", "db1").Health; h != registry.Passing {
+		t.Errorf("after an identical reload db1 is %s", h)
+	}
+	svc.Instances[0].Check = `{"type":"tcp"}`
+	mustApply(t, r, svc) // a new check starts over
+	if h := get(t, r, "mysql", "db1").Health; h != registry.Critical {
+		t.Errorf("with a new check db1 is %s, want critical", h)
+	}
+	svc.Instances[0].Check = ""
+	mustApply(t, r, svc) // no check: nothing probes it, so it counts as passing
+	if h := get(t, r, "mysql", "db1").Health; h != registry.Passing {
+		t.Errorf("without a check db1 is %s, want passing", h)
+	}
+
+	api := inst("web", "w1", "10.0.0.1", 80)
+	api.Check = `{"type":"tcp"}`
+	if got := mustRegister(t, r, api); got.Health != registry.Critical {
+		t.Errorf("API instance with a check registered %s", got.Health)
+	}
+}

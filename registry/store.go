@@ -253,6 +253,9 @@ func (r *Registry) restore(instances []Instance, index uint64) {
 		var svcIndex uint64
 		for ; i < len(instances) && instances[i].Service == name; i++ {
 			in := instances[i]
+			if in.Check != "" {
+				in.Health = Critical // until its check passes again
+			}
 			svcIndex = max(svcIndex, in.ModifyIndex)
 			list = append(list, &in)
 			b.ref(in.Address, +1)

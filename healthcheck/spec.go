@@ -82,3 +82,24 @@ func (s Spec) Encode() string {
 	}
 	return string(b)
 }
+
+// SpecOf returns the spec of a check, the inverse of Spec.Check.
+func SpecOf(c Check) Spec {
+	s := Spec{
+		Type: c.Type, URL: c.Target, Path: c.Path, Rise: c.Rise, Fall: c.Fall, Method: c.Method,
+		Expect: c.Expect, TLSSkipVerify: c.TLSSkipVerify, Password: c.Password, Service: c.Service,
+	}
+	if c.Interval > 0 {
+		s.Interval = c.Interval.String()
+	}
+	if c.Timeout > 0 {
+		s.Timeout = c.Timeout.String()
+	}
+	if len(c.Header) > 0 {
+		s.Header = make(map[string]string, len(c.Header))
+		for k := range c.Header {
+			s.Header[k] = c.Header.Get(k)
+		}
+	}
+	return s
+}

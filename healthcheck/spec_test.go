@@ -41,3 +41,18 @@ func TestDecodeSpecErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSpecOfRoundTrip(t *testing.T) {
+	c, err := ParseArgs(strings.Fields("http path /healthz interval 2s timeout 500ms rise 3 fall 4 method HEAD header X-Probe signpost tls-skip-verify"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSpec(SpecOf(c).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Path != "/healthz" || back.Interval != 2*time.Second || back.Timeout != 500*time.Millisecond || back.Rise != 3 ||
+		back.Fall != 4 || back.Method != "HEAD" || back.Header.Get("X-Probe") != "signpost" || !back.TLSSkipVerify {
+		t.Errorf("round trip changed the check:\n%+v\n%+v", c, back)
+	}
+}

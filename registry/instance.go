@@ -126,6 +126,9 @@ func (in Instance) normalize() (Instance, error) {
 	if !in.Address.IsValid() {
 		return in, &FieldError{Field: "address", Reason: "must be an IPv4 or IPv6 address"}
 	}
+	if in.Address.IsUnspecified() || in.Address.IsMulticast() {
+		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must be the address of one host, not unspecified or multicast"}
+	}
 	if in.Address.Zone() != "" {
 		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must not carry an IPv6 zone"}
 	}

@@ -1,11 +1,14 @@
 package signpost
 
 import (
+	"time"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/signpost-dns/signpost/healthcheck"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -25,6 +28,34 @@ var queriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name:      "queries_total",
 	Help:      "Counter of queries answered by the signpost plugin, by query type and result.",
 }, []string{"type", "result"})
+
+var (
+	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "signpost",
+		Name:      "probes_total",
+		Help:      "Counter of active health probes run, by check type and result.",
+	}, []string{"type", "result"})
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "signpost",
+		Name:      "probe_duration_seconds",
+		Help:      "Histogram of the time active health probes took, by check type.",
+		Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"type"})
+	transitionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "signpost",
+		Name:      "health_transitions_total",
+		Help:      "Counter of instance health state changes found by active checks, by new state.",
+	}, []string{"state"})
+)
+
+// observeProbe records one probe in the metrics.
+func observeProbe(checkType string, s healthcheck.Status, d time.Duration) {
+	probesTotal.WithLabelValues(checkType, s.String()).Inc()
+	probeDuration.WithLabelValues(checkType).Observe(d.Seconds())
+}
 
 // The values of the "type" label: a fixed set, so that a client cannot
 // grow the metric by asking for odd types.

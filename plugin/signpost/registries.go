@@ -19,9 +19,10 @@ var registries = struct {
 }{m: make(map[string]*sharedRegistry)}
 
 type sharedRegistry struct {
-	reg  *registry.Registry
-	dir  string // data directory, empty for memory only
-	refs int
+	reg     *registry.Registry
+	checker *checker
+	dir     string // data directory, empty for memory only
+	refs    int
 }
 
 // getRegistry returns the registry for key, creating it when there is none
@@ -44,7 +45,7 @@ func getRegistry(key, dir string, cfg registry.Config) (*registry.Registry, erro
 		}
 		log.Infof("registry loaded from %s: %d services", dir, reg.Snapshot().Len())
 	}
-	registries.m[key] = &sharedRegistry{reg: reg, dir: dir}
+	registries.m[key] = &sharedRegistry{reg: reg, checker: newChecker(reg), dir: dir}
 	return reg, nil
 }
 
@@ -55,7 +56,10 @@ func acquireRegistry(key string) {
 	defer registries.Unlock()
 	if s, ok := registries.m[key]; ok {
 		s.refs++
-		s.reg.Start()
+		if s.refs == 1 {
+			s.reg.Start()
+			s.checker.start()
+		}
 	}
 }
 
@@ -71,6 +75,7 @@ func releaseRegistry(key string) {
 	if s.refs--; s.refs > 0 {
 		return
 	}
+	s.checker.stop()
 	s.reg.Stop()
 	delete(registries.m, key)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/miekg/dns"
 
+	"github.com/signpost-dns/signpost/healthcheck"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -308,6 +309,7 @@ func parseService(c *caddy.Controller, declared []registry.StaticService) (regis
 		return s, c.Errf("service %s is declared twice", name)
 	}
 	s.Config = registry.ServiceConfig{Name: name, Source: registry.SourceCorefile}
+	var check string // the service's check, for each of its instances
 	for c.NextBlock() {
 		switch c.Val() {
 		case "instance":
@@ -327,9 +329,21 @@ func parseService(c *caddy.Controller, declared []registry.StaticService) (regis
 			if s.Config.MinHealthy, err = parseInt(c, 0, math.MaxInt32); err != nil {
 				return s, err
 			}
+		case "check":
+			if check != "" {
+				return s, c.Errf("service %s has more than one check", name)
+			}
+			hc, err := healthcheck.ParseArgs(c.RemainingArgs())
+			if err != nil {
+				return s, c.Errf("invalid check: %v", err)
+			}
+			check = healthcheck.SpecOf(hc).Encode()
 		default:
 			return s, c.Errf("unknown property %q in service %s", c.Val(), name)
 		}
+	}
+	for i := range s.Instances {
+		s.Instances[i].Check = check
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coredns/caddy"
 
+	"github.com/signpost-dns/signpost/healthcheck"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -32,7 +33,9 @@ func TestParse(t *testing.T) {
 			min-healthy 2
 		}
 		service redis {
+			instance r1 10.0.1.1:6379
 			failover cname Redis-LB.example.com
+			check redis interval 2s timeout 1s rise 2 fall 3
 		}
 	}`)
 	cfg, err := parse(c)
@@ -72,6 +75,13 @@ func TestParse(t *testing.T) {
 	}
 	if n := cfg.static[1].Config.Failover.Name; n != "redis-lb.example.com." {
 		t.Errorf("cname failover %q", n)
+	}
+	if db1.Check != "" {
+		t.Errorf("mysql has no check line, but db1 carries %q", db1.Check)
+	}
+	hc, err := healthcheck.DecodeSpec(cfg.static[1].Instances[0].Check)
+	if err != nil || hc.Type != "redis" || hc.Interval != 2*time.Second || hc.Timeout != time.Second || hc.Rise != 2 || hc.Fall != 3 {
+		t.Errorf("redis check %+v, %v", hc, err)
 	}
 }
 
@@ -155,6 +165,9 @@ func TestParseErrors(t *testing.T) {
 		{"signpost {\nservice db {\nfailover 10.0.0.1:80 10.0.0.2:81\n}\n}", "share one port"},
 		{"signpost {\nservice db {\nfailover cname bad..name\n}\n}", "invalid failover name"},
 		{"signpost {\nservice db {\nmin-healthy x\n}\n}", "invalid min-healthy"},
+		{"signpost {\nservice db {\ncheck ftp\n}\n}", "Testfile:3 - Error during parsing: invalid check"},
+		{"signpost {\nservice db {\ncheck tcp interval soon\n}\n}", "invalid check"},
+		{"signpost {\nservice db {\ncheck tcp\ncheck mysql\n}\n}", "more than one check"},
 		{"signpost {\nservice db {\nwhat\n}\n}", `Testfile:3 - Error during parsing: unknown property "what" in service db`},
 		{"signpost\nsignpost", "plugin"},
 		{"signpost {\nservice db {\n}\nservice db {\n}\n}", "Testfile:4 - Error during parsing: service db is declared twice"},

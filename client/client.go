@@ -1,6 +1,6 @@
 // Package client is a Go client of Signpost's HTTP registration API: register
 // an instance, renew its lease, deregister it, list services and follow one
-// with blocking queries.
+// with blocking queries, and save or restore a backup of the registrations.
 //
 // A Client knows one or more servers. A call goes to the server that last
 // answered; on a network error or a 5xx answer it moves on to the next one,

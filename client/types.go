@@ -31,6 +31,10 @@ type Registration struct {
 	// within TTL. Zero registers it without a lease, until it is
 	// deregistered.
 	TTL time.Duration
+	// Check, instead of a TTL, has the server probe the instance: it starts
+	// critical and is served once the probes pass. A registration may have
+	// a TTL or a Check, not both.
+	Check *CheckSpec
 }
 
 // registerBody is the JSON body of a registration.
@@ -41,10 +45,11 @@ type registerBody struct {
 	Meta    map[string]string `json:"meta,omitempty"`
 	Weight  *int              `json:"weight,omitempty"`
 	TTL     string            `json:"ttl,omitempty"`
+	Check   *CheckSpec        `json:"check,omitempty"`
 }
 
 func (r Registration) body() registerBody {
-	b := registerBody{Address: r.Address, Port: r.Port, Tags: r.Tags, Meta: r.Meta, Weight: r.Weight}
+	b := registerBody{Address: r.Address, Port: r.Port, Tags: r.Tags, Meta: r.Meta, Weight: r.Weight, Check: r.Check}
 	if r.TTL > 0 {
 		b.TTL = r.TTL.String()
 	}
@@ -68,8 +73,12 @@ type Instance struct {
 	TTL time.Duration `json:"ttl,omitzero"`
 	// LeaseExpires is when the lease runs out unless renewed.
 	LeaseExpires time.Time `json:"lease_expires,omitzero"`
-	CreateIndex  uint64    `json:"create_index"`
-	ModifyIndex  uint64    `json:"modify_index"`
+	// Check is the active health check the server runs, with its defaults
+	// filled in and its secrets (Password, credential headers) shown as
+	// "***"; nil when the server does not probe the instance.
+	Check       *CheckSpec `json:"check,omitempty"`
+	CreateIndex uint64     `json:"create_index"`
+	ModifyIndex uint64     `json:"modify_index"`
 }
 
 // instanceJSON is Instance with its TTL as a duration string, as on the wire.

@@ -256,12 +256,12 @@ func (s *Snapshot) Count(h Health) int { return s.counts[h] }
 // themselves, per instance, so that changing one instance of a large service
 // touches one address shard, not one per instance.
 type builder struct {
-	next       *Snapshot
-	dirty      bool // whether anything was put
+	next  *Snapshot
+	dirty bool // whether anything was put
 
 	copiedChecked bool
-	copiedSvc  [nShards]bool
-	copiedAddr [nShards]bool
+	copiedSvc     [nShards]bool
+	copiedAddr    [nShards]bool
 }
 
 func newBuilder(cur *Snapshot) *builder {

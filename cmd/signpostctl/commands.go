@@ -116,15 +116,33 @@ func printFlags(w io.Writer, fs *flag.FlagSet, global bool) {
 
 var registerCmd = &command{
 	name:     "register",
-	synopsis: "SERVICE ID ADDR:PORT [--tag TAG]... [--meta KEY=VALUE]... [--weight N] [--ttl DURATION]",
+	synopsis: "SERVICE ID ADDR:PORT [--tag TAG]... [--meta KEY=VALUE]... [--weight N] [--ttl DURATION | --check JSON]",
 	args:     "SERVICE ID ADDR:PORT",
 	summary:  "Register (or replace) an instance of a service.",
-	minArgs:  3, maxArgs: 3,
+	details: `Without --ttl or --check the instance is served until it is deregistered.
+With --ttl it has a lease that 'heartbeat' must renew. With --check the
+server probes it instead: it starts critical, is served once rise probes in
+a row pass and dropped after fall fail. The check is a JSON object:
+  {"type": "tcp|http|https|grpc|redis|mysql", "interval": "10s",
+   "timeout": "2s", "rise": 2, "fall": 3,
+   "path": "/", "url": "...", "method": "GET", "header": {"NAME": "VALUE"},
+   "expect": "TEXT", "tls_skip_verify": false,     (http and https)
+   "password": "...",                              (redis)
+   "service": "NAME"}                              (grpc)
+Only "type" is required; the values shown are the defaults. The probes go
+to ADDR:PORT (at "path" for http), unless "url" names another target.`,
+	minArgs: 3, maxArgs: 3,
 	examples: `  # Register a database that cannot register itself; it stays until deregistered.
   signpostctl register mysql db-1 10.0.0.5:3306 --tag primary
 
   # Register with a 30s lease: it turns critical unless renewed by 'heartbeat'.
   signpostctl register web web-1 10.0.0.5:8080 --tag v2 --meta version=1.4.2 --ttl 30s
+
+  # Let the server probe it: served while GET /healthz answers 2xx.
+  signpostctl register web web-3 10.0.0.7:8080 --check '{"type":"http","path":"/healthz","interval":"5s"}'
+
+  # A Redis the server probes with PING every 2s.
+  signpostctl register redis cache-1 10.0.0.8:6379 --check '{"type":"redis","interval":"2s","password":"s3cret"}'
 
   # IPv6, with a lower SRV weight.
   signpostctl register web web-2 [2001:db8::5]:8080 --weight 5
@@ -132,12 +150,18 @@ var registerCmd = &command{
 	setup: func(a *app, fs *flag.FlagSet) runFunc {
 		var r regFlags
 		r.add(fs, 0)
+		var check checkFlag
+		fs.Var(&check, "check", "active health check the server runs, as a `JSON` object such as '{\"type\":\"tcp\",\"interval\":\"5s\"}'; instead of --ttl")
 		return func(ctx context.Context, args []string) error {
 			addr, err := netip.ParseAddrPort(args[2])
 			if err != nil {
 				return usagef("ADDR:PORT %q: want an IP address and a port, such as 10.0.0.5:8080 or [2001:db8::5]:8080", args[2])
 			}
+			if check.spec != nil && r.ttl != 0 {
+				return usagef("--ttl and --check: give one or the other (a lease that heartbeats renew, or probes by the server)")
+			}
 			reg := r.registration(args[0], args[1], addr.Addr().String(), int(addr.Port()))
+			reg.Check = check.spec
 			c, err := a.client(a.timeout)
 			if err != nil {
 				return err
@@ -372,7 +396,10 @@ func hostPort(in client.Instance) string {
 }
 
 func ttlNote(in client.Instance) string {
-	if in.TTL == 0 {
+	switch {
+	case in.Check != nil:
+		return fmt.Sprintf(", %s check every %s", in.Check.Type, in.Check.Interval)
+	case in.TTL == 0:
 		return ", no lease"
 	}
 	return ", ttl " + in.TTL.String()

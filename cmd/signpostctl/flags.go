@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/signpost-dns/signpost/client"
 )
 
 // listFlag is a repeatable flag whose values may also be comma-separated.
@@ -68,6 +71,27 @@ func (w *weightFlag) Set(s string) error {
 		return fmt.Errorf("%q is not a number from 0 to 65535", s)
 	}
 	w.v = &n
+	return nil
+}
+
+// checkFlag is a health check given as a JSON object, checked as it is
+// parsed so that a typo is a usage error.
+type checkFlag struct{ spec *client.CheckSpec }
+
+func (c *checkFlag) String() string {
+	if c.spec == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c.spec)
+	return string(b)
+}
+
+func (c *checkFlag) Set(s string) error {
+	spec, err := client.ParseCheck(s)
+	if err != nil {
+		return err
+	}
+	c.spec = spec
 	return nil
 }
 

@@ -56,7 +56,8 @@ func (r *Registry) RestoreBackup(rd io.Reader) error {
 		if err := json.Unmarshal(raw, &rec); err != nil {
 			return fmt.Errorf("backup: instance %d: %w", i, err)
 		}
-		in, err := decode([]byte(recordKey(rec.Service, rec.ID)), raw)
+		st, err := decode([]byte(recordKey(rec.Service, rec.ID)), raw)
+		in := st.Instance
 		if err != nil {
 			return fmt.Errorf("backup: instance %d (%s/%s): %w", i, rec.Service, rec.ID, err)
 		}

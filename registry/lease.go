@@ -93,7 +93,7 @@ func (r *Registry) sweep() (wait func() error) {
 		l.expired = now
 		r.leases[k] = l
 		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
-			b.setHealth(in, Critical)
+			ops = append(ops, putExpiredOp(b.setHealth(in, Critical), now))
 		}
 	}
 	for _, k := range removable {

@@ -279,7 +279,7 @@ func (r *Registry) heartbeat(service, id string) (Instance, func() error, error)
 	b := newBuilder(r.staged)
 	in = b.setHealth(in, Passing)
 	r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", id, service)
-	return *in, r.apply(b), nil
+	return *in, r.apply(b, putOp(in)), nil // no longer expired on disk either
 }
 
 // Lease returns the TTL and deadline of an instance's lease.

@@ -47,23 +47,29 @@ type op struct {
 
 // record is the stored form of an instance registered through the API.
 type record struct {
-	Version     int               `json:"v"`
-	Service     string            `json:"service"`
-	ID          string            `json:"id"`
-	Address     string            `json:"address"`
-	Port        uint16            `json:"port"`
-	Tags        []string          `json:"tags,omitempty"`
-	Meta        map[string]string `json:"meta,omitempty"`
-	Weight      uint16            `json:"weight"`
-	TTL         string            `json:"ttl,omitempty"`
-	Check       string            `json:"check,omitempty"`
-	CreateIndex uint64            `json:"create_index"`
-	ModifyIndex uint64            `json:"modify_index"`
+	Version int               `json:"v"`
+	Service string            `json:"service"`
+	ID      string            `json:"id"`
+	Address string            `json:"address"`
+	Port    uint16            `json:"port"`
+	Tags    []string          `json:"tags,omitempty"`
+	Meta    map[string]string `json:"meta,omitempty"`
+	Weight  uint16            `json:"weight"`
+	TTL     string            `json:"ttl,omitempty"`
+	Check   string            `json:"check,omitempty"`
+	// Expired is when the lease ran out (RFC 3339), for an instance that is
+	// critical for want of heartbeats: a restart must not revive it.
+	Expired     string `json:"expired,omitempty"`
+	CreateIndex uint64 `json:"create_index"`
+	ModifyIndex uint64 `json:"modify_index"`
 }
 
 func recordKey(service, id string) string { return service + "/" + id }
 
-func putOp(in *Instance) op {
+func putOp(in *Instance) op { return putExpiredOp(in, time.Time{}) }
+
+// putExpiredOp is putOp for an instance whose lease ran out at expired.
+func putExpiredOp(in *Instance, expired time.Time) op {
 	if in.Source != SourceAPI {
 		return op{}
 	}
@@ -74,6 +80,9 @@ func putOp(in *Instance) op {
 	if in.TTL > 0 {
 		rec.TTL = in.TTL.String()
 	}
+	if !expired.IsZero() {
+		rec.Expired = expired.UTC().Format(time.RFC3339Nano)
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		panic(err) // strings, numbers and a map of strings always encode
@@ -83,13 +92,33 @@ func putOp(in *Instance) op {
 
 func deleteOp(service, id string) op { return op{key: recordKey(service, id)} }
 
+// stored is an instance as the store holds it.
+type stored struct {
+	Instance
+	expired time.Time // when its lease ran out, or zero
+}
+
 // decode turns a stored record back into an instance, validated as a
 // registration would be.
-func decode(key, value []byte) (Instance, error) {
+func decode(key, value []byte) (stored, error) {
 	var rec record
 	if err := json.Unmarshal(value, &rec); err != nil {
-		return Instance{}, fmt.Errorf("undecodable record: %w", err)
+		return stored{}, fmt.Errorf("undecodable record: %w", err)
 	}
+	in, err := rec.instance(key)
+	if err != nil {
+		return stored{}, err
+	}
+	st := stored{Instance: in}
+	if rec.Expired != "" {
+		if st.expired, err = time.Parse(time.RFC3339Nano, rec.Expired); err != nil {
+			return stored{}, &FieldError{Field: "expired", Value: rec.Expired, Reason: "is not an RFC 3339 time"}
+		}
+	}
+	return st, nil
+}
+
+func (rec record) instance(key []byte) (Instance, error) {
 	if rec.Version != formatVersion {
 		return Instance{}, fmt.Errorf("record format version %d, this server reads version %d", rec.Version, formatVersion)
 	}
@@ -117,7 +146,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, StoreFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(path)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked: is another server using this data directory?", path)
 	}
@@ -125,11 +154,33 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	s := &store{db: db, path: path}
-	if err := s.init(); err != nil {
+	if err := s.guard(s.init); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// guard runs fn, turning bbolt's panics on a corrupted file into an error
+// that names the file.
+func (s *store) guard(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s is corrupted: %v", s.path, p)
+		}
+	}()
+	return fn()
+}
+
+// openBolt opens the file, turning bbolt's panics on a corrupted file into
+// an error that names it.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%s is corrupted: %v", path, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 }
 
 // init creates the buckets of a new file and checks the version of an old one.
@@ -156,23 +207,29 @@ func (s *store) init() error {
 // load reads every stored instance and the change index. Any record that
 // cannot be read stops the load with an error naming the file and key:
 // serving part of the registry silently would be worse than not starting.
-func (s *store) load() (instances []Instance, index uint64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyIndex); v != nil {
-			if index, err = strconv.ParseUint(string(v), 10, 64); err != nil {
-				return fmt.Errorf("%s: key %q: %q is not an index", s.path, keyIndex, v)
+func (s *store) load() (instances []stored, index uint64, err error) {
+	err = s.guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			if v := tx.Bucket(bucketMeta).Get(keyIndex); v != nil {
+				if index, err = strconv.ParseUint(string(v), 10, 64); err != nil {
+					return fmt.Errorf("%s: key %q: %q is not an index", s.path, keyIndex, v)
+				}
 			}
-		}
-		return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
-			in, err := decode(k, v)
-			if err != nil {
-				return fmt.Errorf("%s: key %q: %w", s.path, k, err)
-			}
-			instances = append(instances, in)
-			return nil
+			return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
+				st, err := decode(k, v)
+				if err != nil {
+					return fmt.Errorf("%s: key %q: %w", s.path, k, err)
+				}
+				instances = append(instances, st)
+				return nil
+			})
 		})
 	})
-	return instances, index, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return instances, index, nil
 }
 
 // write applies ops and the change index in one transaction, which bbolt
@@ -199,6 +256,18 @@ func (s *store) write(ops []op, index uint64) error {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// hasWrites reports whether ops change the store: health changes from
+// probes publish through the committer to keep their order, but write
+// nothing.
+func hasWrites(ops []op) bool {
+	for _, o := range ops {
+		if o.key != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // batch is a group of writes committed together: every writer that arrives
 // while the previous commit is on its way to disk joins the next one.
@@ -239,10 +308,10 @@ func Open(dir string, cfg Config) (*Registry, error) {
 
 // restore loads instances into an empty registry as one snapshot at index,
 // keeping their own indexes.
-func (r *Registry) restore(instances []Instance, index uint64) {
+func (r *Registry) restore(instances []stored, index uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	slices.SortFunc(instances, func(a, b Instance) int {
+	slices.SortFunc(instances, func(a, b stored) int {
 		return strings.Compare(recordKey(a.Service, a.ID), recordKey(b.Service, b.ID))
 	})
 	b := newBuilder(r.staged)
@@ -252,16 +321,22 @@ func (r *Registry) restore(instances []Instance, index uint64) {
 		var list []*Instance
 		var svcIndex uint64
 		for ; i < len(instances) && instances[i].Service == name; i++ {
-			in := instances[i]
+			in, expired := instances[i].Instance, instances[i].expired
 			if in.Check != "" {
 				in.Health = Critical // until its check passes again
 			}
 			svcIndex = max(svcIndex, in.ModifyIndex)
-			list = append(list, &in)
 			b.ref(in.Address, +1)
-			if in.TTL > 0 {
+			switch {
+			case in.TTL > 0 && !expired.IsZero():
+				// Its lease had run out: it stays critical, and is
+				// removed deregister-after that moment.
+				in.Health = Critical
+				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: expired, expired: expired}
+			case in.TTL > 0:
 				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: now.Add(max(in.TTL, r.cfg.HeartbeatGrace))}
 			}
+			list = append(list, &in)
 		}
 		b.put(name, rebuild(name, nil, list, svcIndex))
 		index = max(index, svcIndex)
@@ -303,7 +378,9 @@ func (r *Registry) commitPending() {
 	if b == nil {
 		return
 	}
-	b.err = r.store.write(b.ops, b.snap.index)
+	if hasWrites(b.ops) {
+		b.err = r.store.write(b.ops, b.snap.index)
+	}
 	r.mu.Lock()
 	if b.err != nil {
 		b.err = fmt.Errorf("writing %s: %w", r.store.path, b.err)

@@ -1,8 +1,10 @@
 package registry_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,5 +274,55 @@ func TestStoreKeepsCheck(t *testing.T) {
 	}
 	if n := len(r2.Snapshot().CheckedServices()); n != 1 {
 		t.Errorf("%d checked services after restart", n)
+	}
+}
+
+func TestStoreKeepsExpiredLeasesExpired(t *testing.T) {
+	dir := t.TempDir()
+	clock := newClock()
+	cfg := registry.Config{Now: clock.Now, SelfPreservation: -1, DeregisterAfter: time.Minute}
+	r := openRegistry(t, dir, cfg)
+	mustRegister(t, r, withTTL(inst("web", "w1", "10.0.0.1", 80), 5*time.Second))
+	mustRegister(t, r, withTTL(inst("web", "w2", "10.0.0.2", 80), time.Hour))
+	clock.Advance(10 * time.Second)
+	r.Sweep()
+	if h := get(t, r, "web", "w1").Health; h != registry.Critical {
+		t.Fatalf("w1 %s after its lease ran out", h)
+	}
+	r.Stop()
+
+	r2 := openRegistry(t, dir, cfg)
+	if h := get(t, r2, "web", "w1").Health; h != registry.Critical {
+		t.Errorf("a restart revived w1 (%s), whose lease had run out", h)
+	}
+	if h := get(t, r2, "web", "w2").Health; h != registry.Passing {
+		t.Errorf("w2 %s after restart", h)
+	}
+	clock.Advance(time.Minute) // deregister-after counts from the expiry, across the restart
+	r2.Sweep()
+	if svc := r2.Snapshot().Service("web"); svc == nil || svc.Len() != 1 {
+		t.Errorf("w1 not removed deregister-after its expiry")
+	}
+	// A heartbeat revives it, on disk too.
+	r2.Stop()
+}
+
+func TestStoreCorruptedFile(t *testing.T) {
+	dir := t.TempDir()
+	r := openRegistry(t, dir, registry.Config{})
+	mustRegister(t, r, inst("web", "w1", "10.0.0.1", 80))
+	r.Stop()
+	path := filepath.Join(dir, registry.StoreFile)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0}, 6*4096), 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = registry.Open(dir, registry.Config{})
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open of a corrupted file: %v, want an error naming %s", err, path)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +62,12 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error("signpost", err)
 	}
+	// The registry is the data directory's, when there is one: a reload
+	// that changes the zones must not open the same file twice.
 	key := strings.Join(cfg.zones, ",")
+	if cfg.dataDir != "" {
+		key = "data:" + filepath.Clean(cfg.dataDir)
+	}
 	reg, err := getRegistry(key, cfg.dataDir, cfg.regCfg)
 	if err != nil {
 		return plugin.Error("signpost", err)

@@ -97,7 +97,7 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 		stored := b.setInstance(in)
 		ops = append(ops, putOp(stored))
 		if in.TTL > 0 {
-			r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: now.Add(max(in.TTL, r.cfg.HeartbeatGrace))}
+			r.leases[key{in.Service, in.ID}] = newLease(in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 		}
 	}
 	return r.apply(b, ops...)

@@ -65,12 +65,13 @@ func (r *Registry) sweep() (wait func() error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
+	nowNano := now.UnixNano()
 	var expiring, removable []key
 	for k, l := range r.leases {
 		switch {
-		case l.expired.IsZero() && now.After(l.deadline):
+		case l.expired == 0 && nowNano > l.deadline:
 			expiring = append(expiring, k)
-		case !l.expired.IsZero() && now.Sub(l.expired) >= r.cfg.DeregisterAfter:
+		case l.expired != 0 && nowNano-l.expired >= int64(r.cfg.DeregisterAfter):
 			removable = append(removable, k)
 		}
 	}
@@ -90,7 +91,7 @@ func (r *Registry) sweep() (wait func() error) {
 	var ops []op
 	for _, k := range expiring {
 		l := r.leases[k]
-		l.expired = now
+		l.expired = nowNano
 		r.leases[k] = l
 		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
 			ops = append(ops, putExpiredOp(b.setHealth(in, Critical), now))

@@ -124,10 +124,15 @@ type Registry struct {
 type key struct{ service, id string }
 
 // lease is the heartbeat deadline of an instance registered with a TTL.
+// Times are Unix nanoseconds, to keep a million leases small.
 type lease struct {
 	ttl      time.Duration
-	deadline time.Time
-	expired  time.Time // when the lease ran out; zero while it holds
+	deadline int64
+	expired  int64 // when the lease ran out; zero while it holds
+}
+
+func newLease(ttl time.Duration, deadline time.Time) lease {
+	return lease{ttl: ttl, deadline: deadline.UnixNano()}
 }
 
 // New returns an empty registry. Call Start to run lease expiry.
@@ -205,7 +210,7 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	switch {
 	case in.TTL > 0:
 		in.Health = Passing
-		r.leases[k] = lease{ttl: in.TTL, deadline: r.cfg.Now().Add(in.TTL)}
+		r.leases[k] = newLease(in.TTL, r.cfg.Now().Add(in.TTL))
 	case in.Check != "":
 		delete(r.leases, k)
 		in.Health = initialHealth(old, in)
@@ -270,8 +275,8 @@ func (r *Registry) heartbeat(service, id string) (Instance, func() error, error)
 	if !ok {
 		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
 	}
-	revived := !l.expired.IsZero()
-	l.deadline, l.expired = r.cfg.Now().Add(l.ttl), time.Time{}
+	revived := l.expired != 0
+	l.deadline, l.expired = r.cfg.Now().Add(l.ttl).UnixNano(), 0
 	r.leases[k] = l
 	if !revived || in.Health == Passing {
 		return *in, noWait, nil
@@ -287,7 +292,7 @@ func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.T
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.leases[key{service, id}]
-	return l.ttl, l.deadline, ok
+	return l.ttl, time.Unix(0, l.deadline), ok
 }
 
 // SetHealth sets the health state of an instance, as a probe reports it.
@@ -439,7 +444,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 		}
 	}
 	cfg := s.Config
-	if svc := b.service(name); svc == nil || !svc.hasConfig || !sameConfig(svc.config, cfg) {
+	if svc := b.service(name); svc == nil || svc.config == nil || !sameConfig(*svc.config, cfg) {
 		b.setConfig(name, &cfg)
 	}
 	return ops

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"hash/maphash"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,21 +55,24 @@ func (c ServiceConfig) normalize() (ServiceConfig, error) {
 // Service is an immutable view of one service in a Snapshot.
 type Service struct {
 	name      string
-	config    ServiceConfig
-	hasConfig bool
-	instances []*Instance // sorted by ID
-	tags      map[string]struct{}
-	counts    [Critical + 1]int
-	checks    int    // instances with an active check
+	config    *ServiceConfig // nil for a service with instances only; shared, immutable
+	instances []*Instance    // sorted by ID
+	tags      []string       // of all instances, sorted, distinct
+	counts    [Critical + 1]int32
+	checks    int32  // instances with an active check
 	index     uint64 // change index of the last change to this service
 }
 
 // Name returns the service name.
 func (s *Service) Name() string { return s.name }
 
-// Config returns the service configuration.
+// Config returns the service configuration; the zero value for a service
+// that has instances only.
 func (s *Service) Config() ServiceConfig {
-	c := s.config
+	if s.config == nil {
+		return ServiceConfig{}
+	}
+	c := *s.config
 	c.Failover.Addrs = slices.Clone(c.Failover.Addrs)
 	return c
 }
@@ -78,7 +80,12 @@ func (s *Service) Config() ServiceConfig {
 // Failover returns the failover target and the minimum count of healthy
 // instances below which it is served. The addresses are shared and must not
 // be modified; DNS reads them on every failover answer.
-func (s *Service) Failover() (Failover, int) { return s.config.Failover, s.config.MinHealthy }
+func (s *Service) Failover() (Failover, int) {
+	if s.config == nil {
+		return Failover{}, 0
+	}
+	return s.config.Failover, s.config.MinHealthy
+}
 
 // ModifyIndex is the registry change index of the last change to the service.
 func (s *Service) ModifyIndex() uint64 { return s.index }
@@ -87,11 +94,11 @@ func (s *Service) ModifyIndex() uint64 { return s.index }
 func (s *Service) Len() int { return len(s.instances) }
 
 // Count returns the number of instances in state h.
-func (s *Service) Count(h Health) int { return s.counts[h] }
+func (s *Service) Count(h Health) int { return int(s.counts[h]) }
 
 // HasTag reports whether any instance, whatever its health, carries tag.
 func (s *Service) HasTag(tag string) bool {
-	_, ok := s.tags[tag]
+	_, ok := slices.BinarySearch(s.tags, tag)
 	return ok
 }
 
@@ -148,50 +155,32 @@ func (s *Service) find(id string) (int, bool) {
 
 // empty reports whether the service may be dropped from the registry: no
 // instance and no configuration.
-func (s *Service) empty() bool { return len(s.instances) == 0 && !s.hasConfig }
+func (s *Service) empty() bool { return len(s.instances) == 0 && s.config == nil }
 
 // rebuild returns a service with the given instances (sorted by id) and
 // configuration, deriving tags and counts.
 func rebuild(name string, cfg *ServiceConfig, instances []*Instance, index uint64) *Service {
-	s := &Service{name: name, instances: instances, index: index}
-	if cfg != nil {
-		s.config, s.hasConfig = *cfg, true
-	}
+	s := &Service{name: name, config: cfg, instances: instances, index: index}
 	for _, in := range instances {
 		s.counts[in.Health]++
 		if in.Check != "" {
 			s.checks++
 		}
-		for _, t := range in.Tags {
-			if s.tags == nil {
-				s.tags = make(map[string]struct{})
-			}
-			s.tags[t] = struct{}{}
-		}
+		s.tags = append(s.tags, in.Tags...)
+	}
+	if len(s.tags) > 0 {
+		slices.Sort(s.tags)
+		s.tags = slices.Clip(slices.Compact(s.tags))
 	}
 	return s
-}
-
-// nShards splits the service and address maps so that a write copies only a
-// small part of them; a registry of a million instances copies a few thousand
-// map entries per write instead of all of them.
-const nShards = 256
-
-var seed = maphash.MakeSeed()
-
-func shardOf(s string) int { return int(maphash.String(seed, s) % nShards) }
-
-func addrShard(a netip.Addr) int {
-	b := a.As16()
-	return int(maphash.Bytes(seed, b[:]) % nShards)
 }
 
 // Snapshot is an immutable, consistent view of the registry. A DNS query
 // reads one snapshot from start to end and never waits on a writer.
 type Snapshot struct {
 	index    uint64
-	services *[nShards]map[string]*Service
-	addrs    *[nShards]map[netip.Addr]int32
+	services *table[string, *Service]
+	addrs    *table[[16]byte, int32] // by Addr.As16: IPv4 and IPv4-mapped alike
 	counts   [Critical + 1]int
 	nsvc     int
 	changed  chan struct{}
@@ -203,8 +192,8 @@ type Snapshot struct {
 
 func emptySnapshot() *Snapshot {
 	return &Snapshot{
-		services: new([nShards]map[string]*Service),
-		addrs:    new([nShards]map[netip.Addr]int32),
+		services: new(table[string, *Service]),
+		addrs:    new(table[[16]byte, int32]),
 		changed:  make(chan struct{}),
 	}
 }
@@ -218,20 +207,23 @@ func (s *Snapshot) Index() uint64 { return s.index }
 func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
 
 // Service returns the named service, or nil.
-func (s *Snapshot) Service(name string) *Service { return s.services[shardOf(name)][name] }
+func (s *Snapshot) Service(name string) *Service {
+	svc, _ := s.services.get(hashString(name), name)
+	return svc
+}
 
 // HasAddr reports whether addr belongs to a registered instance or to a
 // failover VIP.
-func (s *Snapshot) HasAddr(addr netip.Addr) bool { return s.addrs[addrShard(addr)][addr] > 0 }
+func (s *Snapshot) HasAddr(addr netip.Addr) bool {
+	k := addr.As16()
+	n, _ := s.addrs.get(hashAddr(k), k)
+	return n > 0
+}
 
 // Services returns every service, sorted by name.
 func (s *Snapshot) Services() []*Service {
 	out := make([]*Service, 0, s.nsvc)
-	for _, m := range s.services {
-		for _, svc := range m {
-			out = append(out, svc)
-		}
-	}
+	s.services.all(func(_ string, svc *Service) { out = append(out, svc) })
 	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.name, b.name) })
 	return out
 }
@@ -256,34 +248,32 @@ func (s *Snapshot) Count(h Health) int { return s.counts[h] }
 // themselves, per instance, so that changing one instance of a large service
 // touches one address shard, not one per instance.
 type builder struct {
-	next  *Snapshot
-	dirty bool // whether anything was put
+	next     *Snapshot
+	services *tableWriter[string, *Service]
+	addrs    *tableWriter[[16]byte, int32]
+	dirty    bool // whether anything was put
 
 	copiedChecked bool
-	copiedSvc     [nShards]bool
-	copiedAddr    [nShards]bool
 }
 
 func newBuilder(cur *Snapshot) *builder {
 	next := *cur
-	svcs, addrs := *cur.services, *cur.addrs
-	next.services, next.addrs = &svcs, &addrs
 	next.changed = make(chan struct{})
 	next.index = cur.index + 1
-	return &builder{next: &next}
+	b := &builder{next: &next, services: newTableWriter(cur.services), addrs: newTableWriter(cur.addrs)}
+	return b
 }
 
-func (b *builder) service(name string) *Service { return b.next.Service(name) }
+func (b *builder) service(name string) *Service {
+	svc, _ := b.services.t.get(hashString(name), name)
+	return svc
+}
 
 // put replaces (or with nil, removes) the service named name.
 func (b *builder) put(name string, svc *Service) {
 	b.dirty = true
-	i := shardOf(name)
-	if !b.copiedSvc[i] {
-		b.next.services[i] = cloneMap(b.next.services[i])
-		b.copiedSvc[i] = true
-	}
-	old := b.next.services[i][name]
+	h := hashString(name)
+	old, _ := b.services.t.get(h, name)
 	if old != nil {
 		b.count(old, -1)
 		b.next.nsvc--
@@ -293,10 +283,12 @@ func (b *builder) put(name string, svc *Service) {
 	}
 	b.setChecked(name, old != nil && old.checks > 0, svc != nil && svc.checks > 0)
 	if svc == nil {
-		delete(b.next.services[i], name)
+		b.services.delete(h, name)
+		b.next.services = b.services.t
 		return
 	}
-	b.next.services[i][name] = svc
+	b.services.set(h, name, svc)
+	b.next.services = b.services.t
 	b.count(svc, +1)
 	b.next.nsvc++
 }
@@ -318,31 +310,21 @@ func (b *builder) setChecked(name string, was, is bool) {
 
 func (b *builder) count(svc *Service, sign int) {
 	for h, n := range svc.counts {
-		b.next.counts[h] += sign * n
+		b.next.counts[h] += sign * int(n)
 	}
 }
 
 // ref adds sign to the reference count of address a.
 func (b *builder) ref(a netip.Addr, sign int32) {
-	i := addrShard(a)
-	if !b.copiedAddr[i] {
-		b.next.addrs[i] = cloneMap(b.next.addrs[i])
-		b.copiedAddr[i] = true
+	k := a.As16()
+	h := hashAddr(k)
+	n, _ := b.addrs.t.get(h, k)
+	if n += sign; n <= 0 {
+		b.addrs.delete(h, k)
+	} else {
+		b.addrs.set(h, k, n)
 	}
-	n := b.next.addrs[i][a] + sign
-	if n <= 0 {
-		delete(b.next.addrs[i], a)
-		return
-	}
-	b.next.addrs[i][a] = n
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	c := make(map[K]V, len(m)+1)
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
+	b.next.addrs = b.addrs.t
 }
 
 // setInstance inserts or replaces an instance and returns the stored value.
@@ -400,8 +382,10 @@ func (b *builder) setConfig(name string, cfg *ServiceConfig) {
 	var list []*Instance
 	if svc != nil {
 		list = svc.instances
-		for _, a := range svc.config.Failover.Addrs {
-			b.ref(a, -1)
+		if svc.config != nil {
+			for _, a := range svc.config.Failover.Addrs {
+				b.ref(a, -1)
+			}
 		}
 	}
 	if cfg != nil {
@@ -413,9 +397,8 @@ func (b *builder) setConfig(name string, cfg *ServiceConfig) {
 }
 
 func (s *Service) configPtr() *ServiceConfig {
-	if s == nil || !s.hasConfig {
+	if s == nil {
 		return nil
 	}
-	c := s.config
-	return &c
+	return s.config
 }

@@ -332,9 +332,9 @@ func (r *Registry) restore(instances []stored, index uint64) {
 				// Its lease had run out: it stays critical, and is
 				// removed deregister-after that moment.
 				in.Health = Critical
-				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: expired, expired: expired}
+				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: expired.UnixNano(), expired: expired.UnixNano()}
 			case in.TTL > 0:
-				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: now.Add(max(in.TTL, r.cfg.HeartbeatGrace))}
+				r.leases[key{in.Service, in.ID}] = newLease(in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 			}
 			list = append(list, &in)
 		}
@@ -415,7 +415,7 @@ func (r *Registry) rollback(err error) {
 		for _, in := range svc.instances {
 			k := key{in.Service, in.ID}
 			if _, ok := r.leases[k]; in.TTL > 0 && !ok {
-				r.leases[k] = lease{ttl: in.TTL, deadline: now.Add(in.TTL)}
+				r.leases[k] = newLease(in.TTL, now.Add(in.TTL))
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +22,8 @@ type registerBody struct {
 	Meta    map[string]string `json:"meta"`
 	Weight  *int64            `json:"weight"`
 	TTL     *string           `json:"ttl"`
-	// Check is part of the schema for active health checks, which are not
-	// served yet; a body with one is refused rather than half-applied.
+	// Check is an active health check (healthcheck.Spec), decoded on its
+	// own so that its errors name the check.
 	Check json.RawMessage `json:"check"`
 }
 
@@ -98,9 +97,6 @@ func typeError(e *json.UnmarshalTypeError) error {
 // instance checks the body of a registration and returns the instance it
 // asks for, without the service and id, which come from the path.
 func (b *registerBody) instance() (registry.Instance, error) {
-	if len(b.Check) > 0 && !bytes.Equal(b.Check, []byte("null")) {
-		return registry.Instance{}, &registry.FieldError{Field: "check", Reason: "active health checks are not supported yet; register with a ttl and renew it"}
-	}
 	addr, err := b.address()
 	if err != nil {
 		return registry.Instance{}, err
@@ -117,10 +113,26 @@ func (b *registerBody) instance() (registry.Instance, error) {
 	if err != nil {
 		return registry.Instance{}, err
 	}
+	check, err := b.check()
+	if err != nil {
+		return registry.Instance{}, err
+	}
 	return registry.Instance{
-		Address: addr, Port: port, Tags: b.Tags, Meta: b.Meta, Weight: weight, TTL: ttl,
+		Address: addr, Port: port, Tags: b.Tags, Meta: b.Meta, Weight: weight, TTL: ttl, Check: check,
 		Source: registry.SourceAPI,
 	}, nil
+}
+
+// check decodes the active health check, if any. An instance has either a
+// lease or a check: a check with a ttl is refused.
+func (b *registerBody) check() (string, error) {
+	if !hasValue(b.Check) {
+		return "", nil
+	}
+	if b.TTL != nil {
+		return "", errCheckAndTTL
+	}
+	return decodeCheck(b.Check)
 }
 
 func (b *registerBody) address() (netip.Addr, error) {

@@ -36,8 +36,8 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stored.ModifyIndex > before {
-		h.opts.Logger.Infof("api: registered instance %s of service %s at %s",
-			stored.ID, stored.Service, addrPort(stored))
+		h.opts.Logger.Infof("api: registered instance %s of service %s at %s%s",
+			stored.ID, stored.Service, addrPort(stored), checkNote(stored))
 	}
 	writeJSON(w, http.StatusOK, h.renderInstance(stored))
 }

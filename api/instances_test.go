@@ -103,7 +103,6 @@ func TestRegisterBadInput(t *testing.T) {
 		{"meta not strings", path, `{"address":"10.0.0.5","port":80,"meta":{"k":1}}`, 400, `meta: must be an object with string values`},
 		{"meta empty key", path, `{"address":"10.0.0.5","port":80,"meta":{"":"v"}}`, 400, `meta: keys must be 1 to 128 bytes`},
 		{"unknown field", path, `{"address":"10.0.0.5","port":80,"name":"x"}`, 400, `name: is not a known field`},
-		{"check", path, `{"address":"10.0.0.5","port":80,"check":{"type":"http","url":"http://10.0.0.5/"}}`, 400, `check: active health checks are not supported yet; register with a ttl and renew it`},
 		{"empty body", path, ``, 400, `body: is empty, must be a JSON object`},
 		{"truncated body", path, `{"address":"10.0.0.5",`, 400, `body: ends in the middle of the JSON object`},
 		{"array body", path, `[]`, 400, `body: must be a JSON object`},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/signpost-dns/signpost/healthcheck"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -23,6 +24,7 @@ type instanceJSON struct {
 	Source       string            `json:"source"`
 	TTL          string            `json:"ttl,omitempty"`
 	LeaseExpires time.Time         `json:"lease_expires,omitzero"`
+	Check        *healthcheck.Spec `json:"check,omitempty"`
 	CreateIndex  uint64            `json:"create_index"`
 	ModifyIndex  uint64            `json:"modify_index"`
 }
@@ -68,7 +70,7 @@ func (h *handler) renderInstance(in registry.Instance) instanceJSON {
 	out := instanceJSON{
 		Service: in.Service, ID: in.ID, Address: in.Address.String(), Port: in.Port,
 		Tags: in.Tags, Meta: in.Meta, Weight: in.Weight, Health: in.Health.String(), Source: in.Source.String(),
-		CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex,
+		Check: renderCheck(in.Check), CreateIndex: in.CreateIndex, ModifyIndex: in.ModifyIndex,
 	}
 	if out.Tags == nil {
 		out.Tags = noTags

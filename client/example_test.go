@@ -129,3 +129,28 @@ func ExampleError() {
 	}
 	// Output: 400 address: "db.example.com" must be an IPv4 or IPv6 address
 }
+
+// A database cannot send heartbeats: the server probes it instead. It is
+// critical, and left out of DNS answers, until its check passes.
+func ExampleClient_Register_check() {
+	srv := testServer()
+	defer srv.Close()
+
+	c, err := client.New([]string{srv.URL})
+	if err != nil {
+		log.Fatal(err)
+	}
+	in, err := c.Register(context.Background(), client.Registration{
+		Service: "mysql",
+		ID:      "db-1",
+		Address: "10.0.0.5",
+		Port:    3306,
+		Check:   &client.CheckSpec{Type: "mysql", Interval: 2 * time.Second, Fall: 3},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ch := in.Check
+	fmt.Println(in.ID, in.Health, ch.Type, ch.Interval, ch.Timeout, ch.Rise, ch.Fall)
+	// Output: db-1 critical mysql 2s 1s 2 3
+}

@@ -3,8 +3,10 @@ package healthcheck
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -27,9 +29,13 @@ type Spec struct {
 	Service       string            `json:"service,omitempty"`
 }
 
-// Check returns the check the spec describes, validated as far as it can be
-// without the instance it will probe.
+// Check returns the check the spec describes, with its defaults applied
+// (so that SpecOf of it spells out every setting the probes use), validated
+// as far as it can be without the instance it will probe.
 func (s Spec) Check() (Check, error) {
+	if err := s.checkFields(); err != nil {
+		return Check{}, err
+	}
 	c := Check{
 		Type: s.Type, Target: s.URL, Path: s.Path, Rise: s.Rise, Fall: s.Fall, Method: s.Method,
 		Expect: s.Expect, TLSSkipVerify: s.TLSSkipVerify, Password: s.Password, Service: s.Service,
@@ -48,7 +54,27 @@ func (s Spec) Check() (Check, error) {
 		}
 	}
 	// Without a URL the target comes from the instance (ForInstance).
-	return c, c.withDefaults().validate(c.Target != "")
+	c = c.withDefaults()
+	if err := c.validate(c.Target != ""); err != nil {
+		return Check{}, err
+	}
+	return c, nil
+}
+
+// checkFields refuses what the Corefile's check line refuses too and
+// validate cannot see once the spec is a Check: no type, and a url where the
+// target comes from the instance.
+func (s Spec) checkFields() error {
+	typ := strings.ToLower(s.Type)
+	switch {
+	case typ == "":
+		return fmt.Errorf("type: missing, want one of %s", strings.Join(types, ", "))
+	case s.URL != "" && typ != TypeHTTP && typ != TypeHTTPS:
+		return fmt.Errorf("url: only for http and https checks, not %s", typ)
+	case s.URL != "" && s.Path != "":
+		return errors.New("url and path: give one or the other")
+	}
+	return nil
 }
 
 func specDuration(field, v string) (time.Duration, error) {

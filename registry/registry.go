@@ -384,9 +384,10 @@ func (r *Registry) applyStatic(want map[string]StaticService) func() error {
 
 // initialHealth is the health of an instance with an active check when it
 // is registered: critical until its check has passed, unless it replaces an
-// instance with the same check, whose probe keeps running.
+// instance with the same check on the same address and port, whose probe
+// keeps running.
 func initialHealth(old *Instance, in Instance) Health {
-	if old != nil && old.Check == in.Check {
+	if old != nil && old.Check == in.Check && old.Address == in.Address && old.Port == in.Port {
 		return old.Health
 	}
 	return Critical

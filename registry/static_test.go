@@ -413,6 +413,14 @@ func TestCheckedInstancesStartCritical(t *testing.T) {
 	if h := get(t, r, "mysql", "db1").Health; h != registry.Passing {
 		t.Errorf("after an identical reload db1 is %s", h)
 	}
+	svc.Instances[0].Port = 3307
+	mustApply(t, r, svc) // the same check on another port starts over
+	if h := get(t, r, "mysql", "db1").Health; h != registry.Critical {
+		t.Errorf("moved to a port never probed, db1 is %s, want critical", h)
+	}
+	if err := r.SetHealth("mysql", "db1", registry.Passing); err != nil {
+		t.Fatal(err)
+	}
 	svc.Instances[0].Check = `{"type":"tcp"}`
 	mustApply(t, r, svc) // a new check starts over
 	if h := get(t, r, "mysql", "db1").Health; h != registry.Critical {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/signpost-dns/signpost/registry"
 )
@@ -69,7 +70,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	in, err := h.reg.Heartbeat(service, id)
+	in, deadline, err := h.reg.Renew(service, id)
 	if errors.Is(err, registry.ErrNoLease) {
 		err = &statusError{http.StatusConflict, err.Error() + ": it was registered without a ttl"}
 	}
@@ -77,7 +78,29 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.renderInstance(in))
+	// The call a fleet of sidecars makes most often answers with the lease
+	// alone, written without reflection.
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(appendLease(make([]byte, 0, 192), in, deadline))
+}
+
+var jsonContentType = []string{"application/json"}
+
+// appendLease appends the JSON of an instance's lease: its service, id,
+// health, ttl and deadline. Service names and ids are DNS labels and need no
+// escaping.
+func appendLease(b []byte, in registry.Instance, deadline time.Time) []byte {
+	b = append(b, `{"service":"`...)
+	b = append(b, in.Service...)
+	b = append(b, `","id":"`...)
+	b = append(b, in.ID...)
+	b = append(b, `","health":"`...)
+	b = append(b, in.Health.String()...)
+	b = append(b, `","ttl":"`...)
+	b = append(b, in.TTL.String()...)
+	b = append(b, `","lease_expires":"`...)
+	b = deadline.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
 }
 
 // deregister serves DELETE /v1/services/{service}/instances/{id}.

@@ -256,35 +256,42 @@ func (r *Registry) deregister(service, id string) (func() error, error) {
 // A heartbeat costs no disk write: leases live in memory only, and a
 // restarted server gives every lease a grace period instead.
 func (r *Registry) Heartbeat(service, id string) (Instance, error) {
-	in, wait, err := r.heartbeat(service, id)
-	if err != nil {
-		return Instance{}, err
-	}
-	return in, wait()
+	in, _, err := r.Renew(service, id)
+	return in, err
 }
 
-func (r *Registry) heartbeat(service, id string) (Instance, func() error, error) {
+// Renew is Heartbeat, also returning the new deadline of the lease.
+func (r *Registry) Renew(service, id string) (Instance, time.Time, error) {
+	in, deadline, wait, err := r.heartbeat(service, id)
+	if err != nil {
+		return Instance{}, time.Time{}, err
+	}
+	return in, deadline, wait()
+}
+
+func (r *Registry) heartbeat(service, id string) (Instance, time.Time, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := lookup(r.staged, service, id)
 	if !ok {
-		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
+		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
 	k := key{service, id}
 	l, ok := r.leases[k]
 	if !ok {
-		return Instance{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
+		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
 	}
 	revived := l.expired != 0
-	l.deadline, l.expired = r.cfg.Now().Add(l.ttl).UnixNano(), 0
+	deadline := r.cfg.Now().Add(l.ttl)
+	l.deadline, l.expired = deadline.UnixNano(), 0
 	r.leases[k] = l
 	if !revived || in.Health == Passing {
-		return *in, noWait, nil
+		return *in, deadline, noWait, nil
 	}
 	b := newBuilder(r.staged)
 	in = b.setHealth(in, Passing)
 	r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", id, service)
-	return *in, r.apply(b, putOp(in)), nil // no longer expired on disk either
+	return *in, deadline, r.apply(b, putOp(in)), nil // no longer expired on disk either
 }
 
 // Lease returns the TTL and deadline of an instance's lease.

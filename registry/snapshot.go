@@ -57,7 +57,7 @@ type Service struct {
 	name      string
 	config    *ServiceConfig // nil for a service with instances only; shared, immutable
 	instances []*Instance    // sorted by ID
-	tags      []string       // of all instances, sorted, distinct
+	tags      []tagCount     // of all instances, sorted by tag
 	counts    [Critical + 1]int32
 	checks    int32  // instances with an active check
 	index     uint64 // change index of the last change to this service
@@ -98,7 +98,7 @@ func (s *Service) Count(h Health) int { return int(s.counts[h]) }
 
 // HasTag reports whether any instance, whatever its health, carries tag.
 func (s *Service) HasTag(tag string) bool {
-	_, ok := slices.BinarySearch(s.tags, tag)
+	_, ok := slices.BinarySearchFunc(s.tags, tag, func(t tagCount, tag string) int { return strings.Compare(t.tag, tag) })
 	return ok
 }
 
@@ -157,22 +157,57 @@ func (s *Service) find(id string) (int, bool) {
 // instance and no configuration.
 func (s *Service) empty() bool { return len(s.instances) == 0 && s.config == nil }
 
-// rebuild returns a service with the given instances (sorted by id) and
-// configuration, deriving tags and counts.
-func rebuild(name string, cfg *ServiceConfig, instances []*Instance, index uint64) *Service {
-	s := &Service{name: name, config: cfg, instances: instances, index: index}
+// rebuild returns a service with the given instances (sorted by id),
+// configuration and tag counts, deriving the health counts.
+func rebuild(name string, cfg *ServiceConfig, instances []*Instance, tags []tagCount, index uint64) *Service {
+	s := &Service{name: name, config: cfg, instances: instances, tags: tags, index: index}
 	for _, in := range instances {
 		s.counts[in.Health]++
 		if in.Check != "" {
 			s.checks++
 		}
-		s.tags = append(s.tags, in.Tags...)
-	}
-	if len(s.tags) > 0 {
-		slices.Sort(s.tags)
-		s.tags = slices.Clip(slices.Compact(s.tags))
 	}
 	return s
+}
+
+// tagCount is how many instances of a service carry a tag. Keeping counts
+// lets a write update the tags of a large service by the tags of the one
+// instance it changes, rather than by sorting every instance's again.
+type tagCount struct {
+	tag string
+	n   int32
+}
+
+// countTags counts the tags of instances.
+func countTags(instances []*Instance) []tagCount {
+	var tags []tagCount
+	for _, in := range instances {
+		tags = addTags(tags, in.Tags, +1, true)
+	}
+	return tags
+}
+
+// addTags returns tags with each of add counted sign more times, dropping
+// tags no instance carries any more. It copies tags first unless owned.
+func addTags(tags []tagCount, add []string, sign int32, owned bool) []tagCount {
+	if len(add) == 0 {
+		return tags
+	}
+	if !owned {
+		tags = slices.Clone(tags)
+	}
+	for _, t := range add {
+		i, ok := slices.BinarySearchFunc(tags, t, func(c tagCount, t string) int { return strings.Compare(c.tag, t) })
+		switch {
+		case ok && tags[i].n+sign == 0:
+			tags = slices.Delete(tags, i, i+1)
+		case ok:
+			tags[i].n += sign
+		case sign > 0:
+			tags = slices.Insert(tags, i, tagCount{tag: t, n: sign})
+		}
+	}
+	return slices.Clip(tags)
 }
 
 // Snapshot is an immutable, consistent view of the registry. A DNS query
@@ -337,11 +372,16 @@ func (b *builder) setInstance(in Instance) *Instance {
 	i, found := slices.BinarySearchFunc(list, in.ID, func(x *Instance, id string) int { return strings.Compare(x.ID, id) })
 	in.ModifyIndex = b.next.index
 	in.CreateIndex = b.next.index
+	var tags []tagCount
+	if svc != nil {
+		tags = svc.tags
+	}
 	next := make([]*Instance, 0, len(list)+1)
 	next = append(next, list[:i]...)
 	if found {
 		in.CreateIndex = list[i].CreateIndex
 		b.ref(list[i].Address, -1)
+		tags = addTags(tags, list[i].Tags, -1, false)
 		list = list[i+1:]
 	} else {
 		list = list[i:]
@@ -350,7 +390,8 @@ func (b *builder) setInstance(in Instance) *Instance {
 	next = append(next, stored)
 	next = append(next, list...)
 	b.ref(in.Address, +1)
-	b.put(in.Service, rebuild(in.Service, svc.configPtr(), next, b.next.index))
+	tags = addTags(tags, in.Tags, +1, false)
+	b.put(in.Service, rebuild(in.Service, svc.configPtr(), next, tags, b.next.index))
 	return stored
 }
 
@@ -372,16 +413,18 @@ func (b *builder) removeInstance(service, id string) {
 		return
 	}
 	b.ref(svc.instances[i].Address, -1)
+	tags := addTags(svc.tags, svc.instances[i].Tags, -1, false)
 	next := slices.Delete(slices.Clone(svc.instances), i, i+1)
-	b.put(service, rebuild(service, svc.configPtr(), next, b.next.index))
+	b.put(service, rebuild(service, svc.configPtr(), next, tags, b.next.index))
 }
 
 // setConfig sets (or with nil, drops) the configuration of a service.
 func (b *builder) setConfig(name string, cfg *ServiceConfig) {
 	svc := b.service(name)
 	var list []*Instance
+	var tags []tagCount
 	if svc != nil {
-		list = svc.instances
+		list, tags = svc.instances, svc.tags
 		if svc.config != nil {
 			for _, a := range svc.config.Failover.Addrs {
 				b.ref(a, -1)
@@ -393,7 +436,7 @@ func (b *builder) setConfig(name string, cfg *ServiceConfig) {
 			b.ref(a, +1)
 		}
 	}
-	b.put(name, rebuild(name, cfg, list, b.next.index))
+	b.put(name, rebuild(name, cfg, list, tags, b.next.index))
 }
 
 func (s *Service) configPtr() *ServiceConfig {

@@ -338,7 +338,7 @@ func (r *Registry) restore(instances []stored, index uint64) {
 			}
 			list = append(list, &in)
 		}
-		b.put(name, rebuild(name, nil, list, svcIndex))
+		b.put(name, rebuild(name, nil, list, countTags(list), svcIndex))
 		index = max(index, svcIndex)
 	}
 	b.next.index = index

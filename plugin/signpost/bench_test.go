@@ -3,6 +3,7 @@ package signpost
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -45,6 +46,16 @@ type discardWriter struct {
 	test.ResponseWriter
 	buf []byte
 }
+
+var (
+	benchLocal  = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+	benchRemote = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40212}
+)
+
+// LocalAddr and RemoteAddr return fixed addresses, as a server's connection
+// does, rather than the test writer's new ones per call.
+func (w *discardWriter) LocalAddr() net.Addr  { return benchLocal }
+func (w *discardWriter) RemoteAddr() net.Addr { return benchRemote }
 
 func (w *discardWriter) WriteMsg(m *dns.Msg) error {
 	b, err := m.PackBuffer(w.buf)

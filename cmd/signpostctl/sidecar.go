@@ -127,8 +127,11 @@ type sidecar struct {
 	log      *log.Logger
 
 	registered bool
-	healthy    bool
-	failing    int // renewals failed in a row on network or server errors
+	// maybeRegistered: a registration whose answer was lost may have
+	// taken effect, so shutdown deregisters it too.
+	maybeRegistered bool
+	healthy         bool
+	failing         int // renewals failed in a row on network or server errors
 }
 
 func newSidecar(api registrar, reg client.Registration, logOut io.Writer) *sidecar {
@@ -152,6 +155,10 @@ func (s *sidecar) run(ctx context.Context) error {
 	s.log.Printf("keeping instance %s of service %s at %s registered, ttl %s, renewing every %s",
 		s.reg.ID, s.reg.Service, s.addr(), s.reg.TTL, s.interval)
 	for {
+		if ctx.Err() != nil {
+			s.shutdown()
+			return nil
+		}
 		delay, err := s.step(ctx)
 		if err != nil {
 			return err
@@ -219,6 +226,9 @@ func (s *sidecar) renew(ctx context.Context) error {
 	}
 	in, err := s.api.Register(ctx, s.reg)
 	if err != nil {
+		// The server may have registered it before its answer was lost:
+		// shutdown deregisters all the same.
+		s.maybeRegistered = true
 		return err
 	}
 	s.registered = true
@@ -229,7 +239,7 @@ func (s *sidecar) renew(ctx context.Context) error {
 // shutdown deregisters the instance, so that DNS drops it at once rather
 // than when its lease runs out.
 func (s *sidecar) shutdown() {
-	if !s.registered {
+	if !s.registered && !s.maybeRegistered {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.stopWait)
@@ -243,7 +253,7 @@ func (s *sidecar) shutdown() {
 	default:
 		s.log.Printf("could not deregister, the lease runs out within %s: %v", s.reg.TTL, err)
 	}
-	s.registered = false
+	s.registered, s.maybeRegistered = false, false
 }
 
 // backoffDelay grows exponentially with the failures in a row, up to

@@ -52,9 +52,6 @@ func newAnswerCache(size int) *answerCache {
 	return &answerCache{lru: c}
 }
 
-// uncacheable marks a name whose answer takes the general path (negative
-// answers, ANY, CNAME failover), so that the fast path gives up at once.
-var uncacheable = &packedAnswer{}
 
 // rawWriter reports whether replies may be written as bytes: only when no
 // plugin before this one wraps the writer to see the reply as a message
@@ -97,10 +94,12 @@ func (sp *Signpost) serveCached(w dns.ResponseWriter, r *dns.Msg, state *request
 	key := packedKey{name: state.Name(), qtype: state.QType()}
 	pa, ok := sp.cache.lru.Get(key)
 	if !ok || pa.index != snap.Index() {
-		pa = sp.pack(key, zone, snap)
-		sp.cache.lru.Add(key, pa)
+		var keep bool
+		if pa, keep = sp.pack(key, zone, snap); keep {
+			sp.cache.lru.Add(key, pa)
+		}
 	}
-	if pa == uncacheable || pa.index != snap.Index() {
+	if pa.answers == nil {
 		return ""
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -111,24 +110,30 @@ func (sp *Signpost) serveCached(w dns.ResponseWriter, r *dns.Msg, state *request
 	return pa.result
 }
 
-// pack builds the packed answer for key, or returns uncacheable.
-func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) *packedAnswer {
+// pack builds the packed answer for key. An answer without records means
+// the query takes the general path (negative answers, ANY, CNAME failover);
+// keep says whether to cache it: not for names that do not exist, so that
+// queries for random names cannot push real answers out of the cache.
+func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (pa *packedAnswer, keep bool) {
+	pa = &packedAnswer{index: snap.Index(), result: resultSuccess}
 	q, err := parseName(key.name, zone)
-	if err != nil || q.kind != kindService || (key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA && key.qtype != dns.TypeSRV) {
-		return uncacheable
+	if err != nil || q.kind != kindService {
+		return pa, false
 	}
 	svc := snap.Service(q.service)
 	if svc == nil || (q.tag != "" && !svc.HasTag(q.tag)) {
-		return uncacheable
+		return pa, false
+	}
+	if key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA && key.qtype != dns.TypeSRV {
+		return pa, true
 	}
 	// The zone's offset in the question: 12 bytes of header, then the
 	// labels before the zone, each a length byte and its characters.
 	zoneOff := 12 + len(key.name) - len(zone)
-	pa := &packedAnswer{index: snap.Index(), result: resultSuccess}
 	healthy := svc.Select(nil, q.tag, sp.opts.serveWarning)
 	if fo, min := svc.Failover(); fo.IsSet() && len(healthy) < min {
 		if fo.Name != "" {
-			return uncacheable
+			return pa, true
 		}
 		pa.result = resultFailover
 		sp.packFailover(pa, key.qtype, zoneOff, svc, fo)
@@ -137,10 +142,7 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) *p
 			sp.packInstance(pa, key.qtype, zoneOff, in.Address, in.Port, in.Weight)
 		}
 	}
-	if len(pa.answers) == 0 {
-		return uncacheable
-	}
-	return pa
+	return pa, true
 }
 
 func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneOff int, svc *registry.Service, fo registry.Failover) {

@@ -187,3 +187,21 @@ func TestRawWriter(t *testing.T) {
 		}
 	}
 }
+
+func TestPackedCacheKeepsNoMissingNames(t *testing.T) {
+	sp := newTestSignpost(t)
+	sp.cache = newAnswerCache(100)
+	for i := range 50 {
+		m, _ := ask(t, sp, new(dns.Msg).SetQuestion(fmt.Sprintf("random%d.svc.internal.", i), dns.TypeA), false)
+		if m.Rcode != dns.RcodeNameError {
+			t.Fatalf("random%d: rcode %d", i, m.Rcode)
+		}
+	}
+	if n := sp.cache.lru.Len(); n != 0 {
+		t.Errorf("%d cache entries for names that do not exist", n)
+	}
+	ask(t, sp, new(dns.Msg).SetQuestion("mysql.svc.internal.", dns.TypeA), false)
+	if n := sp.cache.lru.Len(); n != 1 {
+		t.Errorf("%d cache entries after one real name", n)
+	}
+}

@@ -52,7 +52,6 @@ func newAnswerCache(size int) *answerCache {
 	return &answerCache{lru: c}
 }
 
-
 // rawWriter reports whether replies may be written as bytes: only when no
 // plugin before this one wraps the writer to see the reply as a message
 // (cache, rewrite, loadbalance do; the metrics and log recorders only count

@@ -286,16 +286,8 @@ func (b *backend) running() bool {
 	}
 }
 
-// start runs the server and returns once its port accepts connections.
-func (b *backend) start() {
-	b.t.Helper()
-	if err := b.tryStart(); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-// tryStart is start returning the error, for a goroutine other than the
-// test's.
+// tryStart runs the server and returns once its port accepts connections,
+// or the error; it may run on a goroutine other than the test's.
 func (b *backend) tryStart() error {
 	if b.running() {
 		return fmt.Errorf("%s is already running", b.name)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // StoreFile is the name of the registry's file inside the data directory.
@@ -147,7 +148,7 @@ func openStore(dir string) (*store, error) {
 	}
 	path := filepath.Join(dir, StoreFile)
 	db, err := openBolt(path)
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked: is another server using this data directory?", path)
 	}
 	if err != nil {

@@ -285,7 +285,7 @@ func (sp *Signpost) writePacked(buf []byte, r *dns.Msg, state *request.Request, 
 		}
 	}
 	if opt != nil {
-		buf = appendOPT(buf, opt, state)
+		buf = appendOPT(buf, opt)
 		ar++
 	}
 	writeHeader(buf, r, truncated, an, ar)
@@ -314,12 +314,12 @@ func writeHeader(buf []byte, r *dns.Msg, truncated bool, an, ar int) {
 
 // appendOPT appends the reply's OPT record, as CoreDNS's own writer would
 // make it: the request's buffer size and DO bit, version 0, no options.
-func appendOPT(buf []byte, opt *dns.OPT, state *request.Request) []byte {
+func appendOPT(buf []byte, opt *dns.OPT) []byte {
 	buf = append(buf, 0) // root
 	buf = binary.BigEndian.AppendUint16(buf, dns.TypeOPT)
 	buf = binary.BigEndian.AppendUint16(buf, opt.UDPSize())
 	var flags uint32
-	if state.Do() {
+	if opt.Do() {
 		flags = 1 << 15
 	}
 	buf = binary.BigEndian.AppendUint32(buf, flags)

@@ -262,14 +262,27 @@ func (r *Registry) Heartbeat(service, id string) (Instance, error) {
 
 // Renew is Heartbeat, also returning the new deadline of the lease.
 func (r *Registry) Renew(service, id string) (Instance, time.Time, error) {
-	in, deadline, wait, err := r.heartbeat(service, id)
+	return r.Report(service, id, Passing, "")
+}
+
+// Report renews the lease of an instance and sets its health to h, as the
+// instance's own sidecar reports it: a service whose health URL fails is
+// reported critical at once rather than left to run out its lease, and keeps
+// its lease (and its registration) while it is critical. A heartbeat is a
+// report of Passing. output, the sidecar's reason, is logged on a change.
+// An instance without a lease cannot report: its health is its probe's.
+func (r *Registry) Report(service, id string, h Health, output string) (Instance, time.Time, error) {
+	if h > Critical {
+		return Instance{}, time.Time{}, &FieldError{Field: "status", Value: h.String(), Reason: "unknown state"}
+	}
+	in, deadline, wait, err := r.report(service, id, h, output)
 	if err != nil {
 		return Instance{}, time.Time{}, err
 	}
 	return in, deadline, wait()
 }
 
-func (r *Registry) heartbeat(service, id string) (Instance, time.Time, func() error, error) {
+func (r *Registry) report(service, id string, h Health, output string) (Instance, time.Time, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := lookup(r.staged, service, id)
@@ -285,13 +298,31 @@ func (r *Registry) heartbeat(service, id string) (Instance, time.Time, func() er
 	deadline := r.cfg.Now().Add(l.ttl)
 	l.deadline, l.expired = deadline.UnixNano(), 0
 	r.leases[k] = l
-	if !revived || in.Health == Passing {
+	if !revived && in.Health == h {
 		return *in, deadline, noWait, nil
 	}
 	b := newBuilder(r.staged)
-	in = b.setHealth(in, Passing)
-	r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", id, service)
+	prev := in.Health
+	in = b.setHealth(in, h)
+	r.logReport(in, prev, revived, output)
+	if !revived {
+		return *in, deadline, r.apply(b), nil // health is not persisted
+	}
 	return *in, deadline, r.apply(b, putOp(in)), nil // no longer expired on disk either
+}
+
+// logReport logs the health an instance's sidecar reported, when it changed.
+func (r *Registry) logReport(in *Instance, prev Health, revived bool, output string) {
+	switch {
+	case revived && in.Health == Passing:
+		r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", in.ID, in.Service)
+	case revived:
+		r.cfg.Logger.Infof("instance %s of service %s renewed its lease, reported %s: %s", in.ID, in.Service, in.Health, output)
+	case in.Health != prev && output != "":
+		r.cfg.Logger.Infof("instance %s of service %s reported %s (was %s): %s", in.ID, in.Service, in.Health, prev, output)
+	case in.Health != prev:
+		r.cfg.Logger.Infof("instance %s of service %s reported %s (was %s)", in.ID, in.Service, in.Health, prev)
+	}
 }
 
 // Lease returns the TTL and deadline of an instance's lease.

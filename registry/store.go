@@ -147,6 +147,9 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, StoreFile)
+	if err := checkSize(path); err != nil {
+		return nil, err
+	}
 	db, err := openBolt(path)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked: is another server using this data directory?", path)
@@ -160,6 +163,29 @@ func openStore(dir string) (*store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkSize refuses an existing data file of zero bytes. bbolt would take
+// it for a new database and the server would start with an empty registry,
+// as if every registration had been lost without a word; the file being
+// there says one was written, and a crash or a full disk cut it short. A
+// missing file is a new registry. Files cut short past zero bytes bbolt
+// refuses itself: shorter than its first meta page they are invalid, shorter
+// than two pages too small.
+func checkSize(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("data file: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case fi.Size() == 0:
+		return fmt.Errorf("%s is corrupted: it is empty (0 bytes), so the registry it held is lost; "+
+			"remove it to start with an empty registry, then restore a backup if there is one (signpostctl snapshot restore)", path)
+	}
+	return nil
 }
 
 // guard runs fn, turning bbolt's panics on a corrupted file into an error

@@ -326,3 +326,86 @@ func TestStoreCorruptedFile(t *testing.T) {
 		t.Fatalf("Open of a corrupted file: %v, want an error naming %s", err, path)
 	}
 }
+
+// TestStoreRefusesEmptyFile checks that a data file cut to zero bytes (a
+// crash or a full disk while it was first written) stops Open with an error
+// naming it, rather than passing for a new, empty registry, and that the
+// file is left as it was for the operator to look at.
+func TestStoreRefusesEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, registry.StoreFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.Open(dir, registry.Config{})
+	if err == nil {
+		r.Stop()
+		t.Fatal("opened a zero-length data file as an empty registry")
+	}
+	for _, want := range []string{path, "empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("the refused file was changed: %v, %v", fi, err)
+	}
+}
+
+// TestStoreRefusesTruncatedFile cuts a data file that held a registration
+// at several lengths short of a whole database; each must be refused with
+// an error naming the file.
+func TestStoreRefusesTruncatedFile(t *testing.T) {
+	dir := t.TempDir()
+	r := openRegistry(t, dir, registry.Config{})
+	mustRegister(t, r, inst("web", "w1", "10.0.0.1", 80))
+	r.Stop()
+	path := filepath.Join(dir, registry.StoreFile)
+	intact, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	for _, size := range []int{1, 100, 1023, 1024, page - 1, page, page + 1, 2*page - 1} {
+		t.Run(fmt.Sprint(size, "_bytes"), func(t *testing.T) {
+			if size >= len(intact) {
+				t.Skipf("the file is only %d bytes", len(intact))
+			}
+			if err := os.WriteFile(path, intact[:size], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := registry.Open(dir, registry.Config{})
+			if err == nil {
+				r.Stop()
+				t.Fatalf("opened a data file cut to %d of %d bytes", size, len(intact))
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+		})
+	}
+	// The intact file still opens: the checks refuse only damage.
+	if err := os.WriteFile(path, intact, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = openRegistry(t, dir, registry.Config{})
+	if svc := r.Snapshot().Service("web"); svc == nil || svc.Len() != 1 {
+		t.Error("the intact file did not load w1")
+	}
+}
+
+// TestStoreMissingFileIsNew checks that a data directory without a file,
+// or that does not exist yet, opens as a new, empty registry.
+func TestStoreMissingFileIsNew(t *testing.T) {
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "not", "yet")} {
+		r := openRegistry(t, dir, registry.Config{})
+		if n := r.Snapshot().Len(); n != 0 {
+			t.Errorf("%s: new registry holds %d services", dir, n)
+		}
+		mustRegister(t, r, inst("web", "w1", "10.0.0.1", 80))
+		r.Stop()
+		if fi, err := os.Stat(filepath.Join(dir, registry.StoreFile)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: no data file written: %v", dir, err)
+		}
+	}
+}

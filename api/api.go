@@ -1,6 +1,6 @@
 // Package api serves Signpost's HTTP registration API: register, renew and
-// deregister instances, list services and follow one with blocking queries,
-// and save or restore a backup of the registrations.
+// deregister instances, report their health, list services and follow one
+// with blocking queries, and save or restore a backup of the registrations.
 //
 // NewHandler returns a plain http.Handler over a registry. The caller (the
 // signpost plugin) owns the listener, TLS and the http.Server; because
@@ -97,6 +97,7 @@ func (h *handler) routes() {
 	h.mux.Handle("PUT "+instancePath, h.write(h.register))
 	h.mux.Handle("DELETE "+instancePath, h.write(h.deregister))
 	h.mux.Handle("PUT "+instancePath+"/heartbeat", h.write(h.heartbeat))
+	h.mux.Handle("PUT "+instancePath+"/health", h.write(h.report))
 	h.mux.Handle("GET /v1/services", h.read(h.listServices))
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)

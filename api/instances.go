@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/signpost-dns/signpost/registry"
 )
@@ -71,17 +74,99 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, deadline, err := h.reg.Renew(service, id)
-	if errors.Is(err, registry.ErrNoLease) {
-		err = &statusError{http.StatusConflict, err.Error() + ": it was registered without a ttl"}
-	}
 	if err != nil {
-		h.fail(w, r, err)
+		h.failRenewal(w, r, service, id, err)
 		return
 	}
 	// The call a fleet of sidecars makes most often answers with the lease
 	// alone, written without reflection.
 	w.Header()["Content-Type"] = jsonContentType
 	w.Write(appendLease(make([]byte, 0, 192), in, deadline))
+}
+
+// maxOutputBytes bounds the output of a health report: enough for an error
+// message, too little to fill a log.
+const maxOutputBytes = 4 << 10
+
+// reportBody is the body of a health report.
+type reportBody struct {
+	Status *string `json:"status"`
+	Output string  `json:"output"`
+}
+
+// report serves PUT /v1/services/{service}/instances/{id}/health: the
+// instance's sidecar reports the health its local check found. It renews
+// the lease as a heartbeat does and sets the health, so that a critical
+// instance leaves DNS answers at once, not when its lease runs out, and
+// comes back as soon as it reports passing. The registry logs each change
+// with its output. Like a heartbeat, an unknown instance gets 404, so that
+// its sidecar registers it again.
+func (h *handler) report(w http.ResponseWriter, r *http.Request) {
+	service, id, err := pathInstance(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var body reportBody
+	if err := decodeBody(w, r, h.opts.MaxBodyBytes, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	health, err := body.parse()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	in, deadline, err := h.reg.Report(service, id, health, body.Output)
+	if err != nil {
+		h.failRenewal(w, r, service, id, err)
+		return
+	}
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(appendLease(make([]byte, 0, 192), in, deadline))
+}
+
+// parse checks the report and returns the health it carries.
+func (b *reportBody) parse() (registry.Health, error) {
+	if b.Status == nil {
+		return 0, &registry.FieldError{Field: "status", Reason: "is required"}
+	}
+	h, err := registry.ParseHealth(*b.Status)
+	if err != nil {
+		return 0, &registry.FieldError{Field: "status", Value: *b.Status, Reason: "must be passing, warning or critical"}
+	}
+	// The output goes into the server's log: one line, of bounded length.
+	if len(b.Output) > maxOutputBytes {
+		return 0, &registry.FieldError{Field: "output", Reason: fmt.Sprintf("is longer than %d bytes", maxOutputBytes)}
+	}
+	if i := strings.IndexFunc(b.Output, unicode.IsControl); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(b.Output[i:])
+		return 0, &registry.FieldError{Field: "output", Reason: fmt.Sprintf("must not hold control characters, has %U at byte %d", c, i)}
+	}
+	return h, nil
+}
+
+// failRenewal answers the error of a heartbeat or health report. An
+// instance without a lease has its health from its check, or none to
+// report: 409, which tells its sidecar to register it again with a ttl.
+func (h *handler) failRenewal(w http.ResponseWriter, r *http.Request, service, id string, err error) {
+	if errors.Is(err, registry.ErrNoLease) {
+		err = &statusError{http.StatusConflict, err.Error() + ": it was registered without a ttl" + h.checkedNote(service, id)}
+	}
+	h.fail(w, r, err)
+}
+
+// checkedNote says, for an instance registered with a check, where its
+// health comes from.
+func (h *handler) checkedNote(service, id string) string {
+	svc := h.reg.Snapshot().Service(service)
+	if svc == nil {
+		return ""
+	}
+	if in, ok := svc.Instance(id); ok && in.Check != "" {
+		return ", its health comes from its check"
+	}
+	return ""
 }
 
 var jsonContentType = []string{"application/json"}

@@ -34,6 +34,35 @@ func (c *Client) Heartbeat(ctx context.Context, service, id string) (Instance, e
 	return in, err
 }
 
+// MaxOutputBytes is the longest output a server takes with a health
+// report. Longer ones are refused, as are control characters (a newline
+// among them): the output goes into the server's log as one line.
+const MaxOutputBytes = 4 << 10
+
+// Report renews the lease of an instance, as Heartbeat does, and sets its
+// health to status: a service whose own check fails reports Critical and
+// leaves DNS answers at once, then Passing to come back. The instance keeps
+// its lease and its registration while it reports Critical. output, the
+// reason (such as the check's error), goes into the server's log; it may be
+// empty. As with Heartbeat, an error satisfying IsNotFound asks the caller
+// to register again. An instance registered without a TTL cannot report
+// (409): its health comes from its check.
+func (c *Client) Report(ctx context.Context, service, id string, status Health, output string) (Instance, error) {
+	body, err := json.Marshal(reportBody{Status: status, Output: output})
+	if err != nil {
+		return Instance{}, err
+	}
+	var in Instance
+	_, err = c.do(ctx, request{method: http.MethodPut, path: instancePath(service, id) + "/health", body: body}, &in)
+	return in, err
+}
+
+// reportBody is the JSON body of a health report.
+type reportBody struct {
+	Status Health `json:"status"`
+	Output string `json:"output,omitempty"`
+}
+
 // Deregister removes an instance. An unknown one gets an error satisfying
 // IsNotFound; that includes one that a first, seemingly failed attempt
 // already removed.

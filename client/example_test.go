@@ -154,3 +154,25 @@ func ExampleClient_Register_check() {
 	fmt.Println(in.ID, in.Health, ch.Type, ch.Interval, ch.Timeout, ch.Rise, ch.Fall)
 	// Output: db-1 critical mysql 2s 1s 2 3
 }
+
+// A sidecar whose service fails its own health check reports it at once,
+// so that DNS stops answering with the instance now rather than when its
+// lease runs out, and reports passing when the service recovers.
+func ExampleClient_Report() {
+	srv := testServer()
+	defer srv.Close()
+	c, _ := client.New([]string{srv.URL})
+	ctx := context.Background()
+	reg := client.Registration{Service: "web", ID: "web-1", Address: "10.0.0.5", Port: 8080, TTL: 15 * time.Second}
+	if _, err := c.Register(ctx, reg); err != nil {
+		log.Fatal(err)
+	}
+
+	in, err := c.Report(ctx, reg.Service, reg.ID, client.Critical, "GET http://127.0.0.1:8080/healthz: 503 Service Unavailable")
+	fmt.Println(in.Health, err)
+	in, err = c.Report(ctx, reg.Service, reg.ID, client.Passing, "")
+	fmt.Println(in.Health, err)
+	// Output:
+	// critical <nil>
+	// passing <nil>
+}

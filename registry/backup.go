@@ -80,7 +80,7 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 		for _, in := range svc.instances {
 			if in.Source == SourceAPI {
 				b.removeInstance(in.Service, in.ID)
-				delete(r.leases, key{in.Service, in.ID})
+				r.leases.revoke(key{in.Service, in.ID})
 				ops = append(ops, deleteOp(in.Service, in.ID))
 			}
 		}
@@ -97,7 +97,7 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 		stored := b.setInstance(in)
 		ops = append(ops, putOp(stored))
 		if in.TTL > 0 {
-			r.leases[key{in.Service, in.ID}] = newLease(in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
+			r.leases.grant(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 		}
 	}
 	return r.apply(b, ops...)

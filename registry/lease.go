@@ -50,11 +50,15 @@ func (r *Registry) loop(interval time.Duration) {
 
 // Sweep runs one round of lease expiry at the current time: leases past their
 // deadline turn their instance critical, and instances critical for longer
-// than DeregisterAfter are removed. When more than the self-preservation
-// share of leases would run out in this one round, nothing expires: that
-// many sidecars going quiet at once is taken for a network fault between
-// them and the server, not for everything dying. Expiry resumes by itself
-// once enough heartbeats come back.
+// than DeregisterAfter are removed. Its cost is proportional to the leases
+// that fall due, not to the leases that exist.
+//
+// When more than the self-preservation share of leases has run out within
+// the window (the longest lease TTL), nothing expires: that many sidecars
+// going quiet is taken for a network fault between them and the server, not
+// for everything dying. The instances that ran out within the window are
+// served again, and expiry resumes by itself once enough heartbeats come
+// back; see lessor for the rule.
 func (r *Registry) Sweep() {
 	if err := r.sweep()(); err != nil {
 		r.cfg.Logger.Warningf("lease expiry: %v", err)
@@ -65,57 +69,63 @@ func (r *Registry) sweep() (wait func() error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
-	nowNano := now.UnixNano()
-	var expiring, removable []key
-	for k, l := range r.leases {
-		switch {
-		case l.expired == 0 && nowNano > l.deadline:
-			expiring = append(expiring, k)
-		case l.expired != 0 && nowNano-l.expired >= int64(r.cfg.DeregisterAfter):
-			removable = append(removable, k)
-		}
-	}
-	if r.mustPreserve(len(expiring), len(r.leases)) {
-		if !r.preserving.Swap(true) {
-			r.cfg.Logger.Warningf("self-preservation on: %d of %d leases ran out at once, expiry paused until heartbeats return", len(expiring), len(r.leases))
-		}
-		return noWait
-	}
-	if r.preserving.Swap(false) {
-		r.cfg.Logger.Infof("self-preservation off: %d of %d leases expiring, expiry resumed", len(expiring), len(r.leases))
-	}
-	if len(expiring) == 0 && len(removable) == 0 {
+	p := preservation{share: r.cfg.SelfPreservation, min: r.cfg.SelfPreservationMin}
+	res := r.leases.sweep(now, p, r.cfg.DeregisterAfter)
+	r.logPreservation(res)
+	if len(res.expired) == 0 && len(res.removed) == 0 && len(res.restored) == 0 {
 		return noWait
 	}
 	b := newBuilder(r.staged)
 	var ops []op
-	for _, k := range expiring {
-		l := r.leases[k]
-		l.expired = nowNano
-		r.leases[k] = l
+	for _, k := range res.restored {
+		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Passing {
+			ops = append(ops, putOp(b.setHealth(in, Passing))) // no longer expired on disk
+		}
+	}
+	for _, k := range res.expired {
 		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
 			ops = append(ops, putExpiredOp(b.setHealth(in, Critical), now))
 		}
 	}
-	for _, k := range removable {
-		delete(r.leases, k)
+	for _, k := range res.removed {
 		b.removeInstance(k.service, k.id)
 		ops = append(ops, deleteOp(k.service, k.id))
 	}
-	wait = r.apply(b, ops...)
-	if n := len(expiring); n > 0 {
-		r.cfg.Logger.Infof("%d lease(s) ran out, instance(s) now critical", n)
-	}
-	if n := len(removable); n > 0 {
-		r.cfg.Logger.Infof("%d instance(s) deregistered after being critical for %s", n, r.cfg.DeregisterAfter)
-	}
-	return wait
+	r.logExpiry(res)
+	return r.apply(b, ops...)
 }
 
-func (r *Registry) mustPreserve(expiring, total int) bool {
-	share := r.cfg.SelfPreservation
-	if share <= 0 || expiring < r.cfg.SelfPreservationMin {
-		return false
+func (r *Registry) logPreservation(res sweepResult) {
+	total, window := r.leases.len(), r.leases.window()
+	switch {
+	case res.on:
+		r.preserving.Store(true)
+		r.cfg.Logger.Warningf("self-preservation on: %d of %d leases ran out within %s, more than the share of %g; "+
+			"expiry paused until heartbeats return, %d instance(s) that had turned critical are served again",
+			res.out, total, window, r.cfg.SelfPreservation, len(res.restored))
+	case res.off:
+		r.preserving.Store(false)
+		r.cfg.Logger.Infof("self-preservation off: heartbeats returned, %d of %d leases still out get a fresh lease; expiry resumed",
+			res.out, total)
 	}
-	return float64(expiring) > share*float64(total)
 }
+
+func (r *Registry) logExpiry(res sweepResult) {
+	for i, k := range res.expired {
+		if i == maxLoggedKeys {
+			r.cfg.Logger.Infof("... and %d more lease(s) ran out", len(res.expired)-i)
+			break
+		}
+		r.cfg.Logger.Infof("lease of instance %s of service %s ran out, instance now critical", k.id, k.service)
+	}
+	for i, k := range res.removed {
+		if i == maxLoggedKeys {
+			r.cfg.Logger.Infof("... and %d more instance(s) deregistered", len(res.removed)-i)
+			break
+		}
+		r.cfg.Logger.Infof("instance %s of service %s deregistered after being critical for %s", k.id, k.service, r.cfg.DeregisterAfter)
+	}
+}
+
+// maxLoggedKeys bounds the instances named in the log lines of one sweep.
+const maxLoggedKeys = 10

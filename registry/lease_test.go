@@ -245,8 +245,8 @@ func TestSelfPreservationResumes(t *testing.T) {
 		t.Errorf("logged self-preservation on %d times, want once", got)
 	}
 
-	// The network heals: all but two heartbeat again. Those two really are
-	// gone, and now expire.
+	// The network heals: all but two heartbeat again. Those two get a fresh
+	// lease, in case they are on their way back, and expire when it runs out.
 	for i := 2; i < n; i++ {
 		if _, err := r.Heartbeat("web", idName(i)); err != nil {
 			t.Fatal(err)
@@ -259,6 +259,17 @@ func TestSelfPreservationResumes(t *testing.T) {
 	if got := log.count("I self-preservation off"); got != 1 {
 		t.Errorf("logged self-preservation off %d times, want once", got)
 	}
+	if got := r.Snapshot().Count(registry.Passing); got != n {
+		t.Errorf("%d passing as self-preservation ends, want all %d", got, n)
+	}
+	clock.Advance(6 * time.Second)
+	for i := 2; i < n; i++ {
+		if _, err := r.Heartbeat("web", idName(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(5 * time.Second)
+	r.Sweep()
 	for i := range n {
 		want := registry.Passing
 		if i < 2 {
@@ -286,28 +297,6 @@ func TestSelfPreservationResumes(t *testing.T) {
 	mustCheck(t, r.Snapshot())
 }
 
-func TestSelfPreservationIgnoresAlreadyExpired(t *testing.T) {
-	// Leases that ran out earlier (and were allowed to) are not counted again:
-	// only what would run out in this sweep can trigger the pause.
-	r, clock := newRegistry(t, registry.Config{SelfPreservation: 0.5, SelfPreservationMin: 2, DeregisterAfter: time.Hour})
-	for i := range 4 {
-		mustRegister(t, r, withTTL(inst("web", idName(i), "10.0.0.1", 80), 10*time.Second))
-	}
-	clock.Advance(5 * time.Second)
-	r.Heartbeat("web", idName(2))
-	r.Heartbeat("web", idName(3))
-	clock.Advance(6 * time.Second)
-	r.Sweep() // 2 of 4 expire: not more than half
-	if r.SelfPreserving() || r.Snapshot().Count(registry.Critical) != 2 {
-		t.Fatalf("first sweep: preserving %v, critical %d", r.SelfPreserving(), r.Snapshot().Count(registry.Critical))
-	}
-	clock.Advance(10 * time.Second)
-	r.Sweep() // the other 2 expire: 2 of 4 again
-	if r.SelfPreserving() || r.Snapshot().Count(registry.Critical) != 4 {
-		t.Fatalf("second sweep: preserving %v, critical %d", r.SelfPreserving(), r.Snapshot().Count(registry.Critical))
-	}
-}
-
 func TestConfigureChangesExpiry(t *testing.T) {
 	r, clock := newRegistry(t, registry.Config{})
 	for i := range 5 {
@@ -320,8 +309,13 @@ func TestConfigureChangesExpiry(t *testing.T) {
 	}
 	r.Configure(registry.Config{SelfPreservation: -1, Now: clock.Now, DeregisterAfter: time.Second})
 	r.Sweep()
-	if r.SelfPreserving() || r.Snapshot().Count(registry.Critical) != 5 {
-		t.Fatalf("after disabling: preserving %v, critical %d", r.SelfPreserving(), r.Snapshot().Count(registry.Critical))
+	if r.SelfPreserving() || r.Snapshot().Count(registry.Passing) != 5 {
+		t.Fatalf("after disabling: preserving %v, passing %d", r.SelfPreserving(), r.Snapshot().Count(registry.Passing))
+	}
+	clock.Advance(11 * time.Second) // the fresh leases run out too
+	r.Sweep()
+	if r.Snapshot().Count(registry.Critical) != 5 {
+		t.Fatalf("fresh leases ran out: critical %d, want 5", r.Snapshot().Count(registry.Critical))
 	}
 	clock.Advance(time.Second)
 	r.Sweep()

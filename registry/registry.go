@@ -102,7 +102,7 @@ type Registry struct {
 
 	mu     sync.Mutex // the single writer path; guards everything below
 	cfg    Config
-	leases map[key]lease
+	leases *lessor
 	static map[string]struct{} // services the Corefile declares
 	// staged is the newest state, including writes whose commit to the
 	// store is still pending; readers see it once committed. Without a
@@ -123,23 +123,11 @@ type Registry struct {
 
 type key struct{ service, id string }
 
-// lease is the heartbeat deadline of an instance registered with a TTL.
-// Times are Unix nanoseconds, to keep a million leases small.
-type lease struct {
-	ttl      time.Duration
-	deadline int64
-	expired  int64 // when the lease ran out; zero while it holds
-}
-
-func newLease(ttl time.Duration, deadline time.Time) lease {
-	return lease{ttl: ttl, deadline: deadline.UnixNano()}
-}
-
 // New returns an empty registry. Call Start to run lease expiry.
 func New(cfg Config) *Registry {
 	r := &Registry{
 		cfg:    cfg.withDefaults(),
-		leases: make(map[key]lease),
+		leases: newLessor(),
 		static: make(map[string]struct{}),
 		stopc:  make(chan struct{}),
 		donec:  make(chan struct{}),
@@ -210,12 +198,12 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	switch {
 	case in.TTL > 0:
 		in.Health = Passing
-		r.leases[k] = newLease(in.TTL, r.cfg.Now().Add(in.TTL))
+		r.leases.grant(k, in.TTL, r.cfg.Now().Add(in.TTL))
 	case in.Check != "":
-		delete(r.leases, k)
+		r.leases.revoke(k)
 		in.Health = initialHealth(old, in)
 	default:
-		delete(r.leases, k)
+		r.leases.revoke(k)
 	}
 	if exists && sameInstance(old, &in) {
 		return *old, r.committed(), nil
@@ -244,7 +232,7 @@ func (r *Registry) deregister(service, id string) (func() error, error) {
 	if old.Source == SourceCorefile {
 		return nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrStatic)
 	}
-	delete(r.leases, key{service, id})
+	r.leases.revoke(key{service, id})
 	b := newBuilder(r.staged)
 	b.removeInstance(service, id)
 	return r.apply(b, deleteOp(service, id)), nil
@@ -289,15 +277,11 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	if !ok {
 		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
-	k := key{service, id}
-	l, ok := r.leases[k]
+	l, revived, ok := r.leases.renew(key{service, id}, r.cfg.Now())
 	if !ok {
 		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
 	}
-	revived := l.expired != 0
-	deadline := r.cfg.Now().Add(l.ttl)
-	l.deadline, l.expired = deadline.UnixNano(), 0
-	r.leases[k] = l
+	deadline := time.Unix(0, l.deadline)
 	if !revived && in.Health == h {
 		return *in, deadline, noWait, nil
 	}
@@ -329,8 +313,11 @@ func (r *Registry) logReport(in *Instance, prev Health, revived bool, output str
 func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.Time, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l, ok := r.leases[key{service, id}]
-	return l.ttl, time.Unix(0, l.deadline), ok
+	l, ok := r.leases.get(key{service, id})
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	return l.ttl, time.Unix(0, l.deadline), true
 }
 
 // SetHealth sets the health state of an instance, as a probe reports it.
@@ -456,7 +443,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 		old, ok := lookup(b.next, name, in.ID)
 		if ok && old.Source == SourceAPI {
 			r.cfg.Logger.Warningf("instance %s of service %s is declared in the Corefile, replacing its API registration", in.ID, name)
-			delete(r.leases, key{name, in.ID})
+			r.leases.revoke(key{name, in.ID})
 			ops = append(ops, deleteOp(name, in.ID))
 		}
 		if !ok || old.Source != SourceCorefile {

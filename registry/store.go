@@ -359,9 +359,9 @@ func (r *Registry) restore(instances []stored, index uint64) {
 				// Its lease had run out: it stays critical, and is
 				// removed deregister-after that moment.
 				in.Health = Critical
-				r.leases[key{in.Service, in.ID}] = lease{ttl: in.TTL, deadline: expired.UnixNano(), expired: expired.UnixNano()}
+				r.leases.grantExpired(key{in.Service, in.ID}, in.TTL, expired)
 			case in.TTL > 0:
-				r.leases[key{in.Service, in.ID}] = newLease(in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
+				r.leases.grant(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 			}
 			list = append(list, &in)
 		}
@@ -432,17 +432,17 @@ func (r *Registry) rollback(err error) {
 		close(p.done)
 	}
 	// Make the leases match the restored state.
-	for k := range r.leases {
+	for k := range r.leases.leases {
 		if _, ok := lookup(r.staged, k.service, k.id); !ok {
-			delete(r.leases, k)
+			r.leases.revoke(k)
 		}
 	}
 	now := r.cfg.Now()
 	for _, svc := range r.staged.Services() {
 		for _, in := range svc.instances {
 			k := key{in.Service, in.ID}
-			if _, ok := r.leases[k]; in.TTL > 0 && !ok {
-				r.leases[k] = newLease(in.TTL, now.Add(in.TTL))
+			if _, ok := r.leases.get(k); in.TTL > 0 && !ok {
+				r.leases.grant(k, in.TTL, now.Add(in.TTL))
 			}
 		}
 	}

@@ -3,12 +3,11 @@ package signpost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/coredns/coredns/plugin/pkg/reuseport"
 
 	"github.com/signpost-dns/signpost/registry"
 )
@@ -16,7 +15,9 @@ import (
 // apiServer runs the HTTP registration API beside the DNS server, with the
 // lifecycle of the health and ready plugins: started on startup, stopped
 // before a reload and started again by the new instance, which binds the
-// same address once the old listener is closed.
+// same address once the old listener is closed. The listener is exclusive
+// (no SO_REUSEPORT): a second process on the address fails to start instead
+// of taking a share of the registrations.
 type apiServer struct {
 	cfg apiConfig
 	reg *registry.Registry
@@ -38,9 +39,9 @@ func (a *apiServer) start() error {
 	if a.srv != nil {
 		return nil
 	}
-	ln, err := reuseport.Listen("tcp", a.cfg.addr)
+	ln, err := net.Listen("tcp", a.cfg.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("api %s: cannot listen, is another Signpost (or another program) using the address? %w", a.cfg.addr, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{

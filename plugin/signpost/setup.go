@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +51,7 @@ type config struct {
 // apiConfig configures the HTTP registration API.
 type apiConfig struct {
 	addr      string
+	pos       string // file:line of the api property, for errors
 	token     string
 	tokenRead bool
 	tls       *tls.Config
@@ -62,12 +62,10 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error("signpost", err)
 	}
-	// The registry is the data directory's, when there is one: a reload
-	// that changes the zones must not open the same file twice.
-	key := strings.Join(cfg.zones, ",")
-	if cfg.dataDir != "" {
-		key = "data:" + filepath.Clean(cfg.dataDir)
+	if err := claimAPI(c, apiClaim{addr: cfg.api.addr, pos: cfg.api.pos}); err != nil {
+		return plugin.Error("signpost", err)
 	}
+	key := registryKey(cfg)
 	reg, err := getRegistry(key, cfg.dataDir, cfg.regCfg)
 	if err != nil {
 		return plugin.Error("signpost", err)
@@ -82,7 +80,10 @@ func setup(c *caddy.Controller) error {
 		if err := reg.ApplyStatic(cfg.static); err != nil {
 			return plugin.Error("signpost", err)
 		}
-		return api.start()
+		if err := api.start(); err != nil {
+			return plugin.Error("signpost", err)
+		}
+		return nil
 	}
 	c.OnStartup(func() error {
 		acquireRegistry(key)
@@ -130,6 +131,7 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 	var err error
 	switch c.Val() {
 	case "api":
+		cfg.api.pos = fmt.Sprintf("%s:%d", c.File(), c.Line())
 		cfg.api.addr, err = parseHostPort(c)
 	case "token":
 		cfg.api.token, err = oneArg(c)

@@ -22,6 +22,9 @@ type fleet struct {
 	// next is when each instance renews next; cut instances do not renew.
 	next []time.Duration
 	cut  []bool
+	// slots holds the instances by the tick of their renewal phase, so that
+	// a tick looks only at those due.
+	slots [][]int
 	now  time.Duration // since the fleet started
 	// lowest is the fewest passing instances seen after any sweep.
 	lowest int
@@ -44,7 +47,17 @@ func newFleet(t *testing.T, n int, ttl time.Duration, cfg registry.Config) *flee
 		mustRegister(t, r, in)
 		f.next[i] = f.phase(rng)
 	}
+	f.slot()
 	return f
+}
+
+// slot sorts the instances into slots by renewal phase.
+func (f *fleet) slot() {
+	f.slots = make([][]int, f.ttl/3/f.tick)
+	for i, at := range f.next {
+		k := int(at/f.tick) % len(f.slots)
+		f.slots[k] = append(f.slots[k], i)
+	}
 }
 
 // phase returns a random renewal phase, on a tick so that renewals happen
@@ -62,14 +75,14 @@ func (f *fleet) run(d time.Duration) {
 	for end := f.now + d; f.now < end; {
 		f.now += f.tick
 		f.clock.Advance(f.tick)
-		for i, at := range f.next {
-			if f.cut[i] || at > f.now {
+		for _, i := range f.slots[int(f.now/f.tick)%len(f.slots)] {
+			if at := f.next[i]; f.cut[i] || at > f.now {
 				continue
 			}
 			if _, err := f.r.Heartbeat(fleetService, fleetID(i)); err != nil {
 				f.t.Fatalf("heartbeat of %s at %s: %v", fleetID(i), f.now, err)
 			}
-			f.next[i] = at + f.ttl/3
+			f.next[i] = f.now + f.ttl/3
 		}
 		if f.now%time.Second == 0 {
 			f.r.Sweep()
@@ -115,6 +128,7 @@ func (f *fleet) heal(seed uint64) {
 			f.next[i] = f.now + f.phase(rng)
 		}
 	}
+	f.slot()
 }
 
 // The scenario of a network fault between most sidecars and the server:
@@ -122,6 +136,7 @@ func (f *fleet) heal(seed uint64) {
 // and not one of their instances may leave DNS; once the network heals, not
 // one may expire.
 func TestSelfPreservationSidecarFault(t *testing.T) {
+	t.Parallel()
 	log := &recLogger{}
 	const n, ttl = 10_000, 15 * time.Second
 	f := newFleet(t, n, ttl, registry.Config{Logger: log, DeregisterAfter: time.Minute})
@@ -162,6 +177,7 @@ func TestSelfPreservationSidecarFault(t *testing.T) {
 // Self-preservation must not hide real failures: a tenth of the instances
 // dying is below the share, and each of them leaves DNS on time.
 func TestSelfPreservationLetsRealFailuresExpire(t *testing.T) {
+	t.Parallel()
 	const n, ttl = 10_000, 15 * time.Second
 	f := newFleet(t, n, ttl, registry.Config{DeregisterAfter: time.Hour})
 	f.run(30 * time.Second)

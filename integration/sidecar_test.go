@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -17,16 +18,31 @@ import (
 )
 
 // Timing of the sidecar tests. The sidecar renews its lease at a third of
-// its TTL; the registry checks leases every second.
+// its TTL and checks its health URL every check interval; the registry
+// checks leases every second.
 const (
-	sidecarTTL   = 3 * time.Second
-	heartbeat    = sidecarTTL / 3
-	leaseSweep   = time.Second
-	slack        = 2 * time.Second
-	sidecarUp    = 5 * time.Second // from exec to the first registration
-	sidecarIP    = "10.0.0.5"
-	sidecarPort  = "8080"
-	sidecarEntry = sidecarIP + ":" + sidecarPort
+	sidecarTTL    = 3 * time.Second
+	heartbeat     = sidecarTTL / 3
+	checkInterval = 500 * time.Millisecond
+	leaseSweep    = time.Second
+	slack         = 2 * time.Second
+	sidecarUp     = 5 * time.Second // from exec to the first registration
+	sidecarIP     = "10.0.0.5"
+	sidecarPort   = "8080"
+	sidecarEntry  = sidecarIP + ":" + sidecarPort
+)
+
+// The targets the sidecar is held to, measured from the event to the
+// answer of dig that shows the change.
+const (
+	// A service whose health URL fails leaves DNS within a check
+	// interval and a second, and comes back as fast.
+	healthBound = checkInterval + time.Second
+	// A sidecar killed without warning leaves its instance until the
+	// lease runs out: within the TTL and a second.
+	killBound = sidecarTTL + time.Second
+	// A sidecar stopped with SIGTERM deregisters at once.
+	termBound = 100 * time.Millisecond
 )
 
 // ctlEnv is the environment of signpostctl: this process's without any
@@ -196,16 +212,38 @@ func startSidecar(t *testing.T, s *server, more ...string) *ctlProc {
 // it is not registered.
 func instanceHealth(t *testing.T, c apiConn) string {
 	t.Helper()
-	svc, _, ok := c.service(t, "web")
+	in, _ := instanceLease(t, c)
+	return in.Health
+}
+
+// leaseJSON is web-1's health and lease as the API shows them.
+type leaseJSON struct {
+	ID           string    `json:"id"`
+	Health       string    `json:"health"`
+	TTL          string    `json:"ttl"`
+	LeaseExpires time.Time `json:"lease_expires"`
+}
+
+// instanceLease returns web-1 as the API shows it; ok is false when it is
+// not registered.
+func instanceLease(t *testing.T, c apiConn) (leaseJSON, bool) {
+	t.Helper()
+	_, r, ok := c.service(t, "web")
 	if !ok {
-		return ""
+		return leaseJSON{}, false
+	}
+	var svc struct {
+		Instances []leaseJSON `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &svc); err != nil {
+		t.Fatalf("GET /v1/services/web: %v in %s", err, r.body)
 	}
 	for _, in := range svc.Instances {
 		if in.ID == "web-1" {
-			return in.Health
+			return in, true
 		}
 	}
-	return ""
+	return leaseJSON{}, false
 }
 
 // waitHealth polls the API until web-1 has health want, within bound, and
@@ -226,25 +264,121 @@ func waitHealth(t *testing.T, c apiConn, want string, bound time.Duration) (time
 	}
 }
 
+// waitRenewal polls the API until the sidecar renews web-1's lease past
+// after, within bound, and returns the lease it then shows.
+func waitRenewal(t *testing.T, c apiConn, after time.Time, bound time.Duration) (leaseJSON, bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		in, ok := instanceLease(t, c)
+		if ok && in.LeaseExpires.After(after) {
+			return in, true
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("web-1 lease %s (registered %v) after %v, want it renewed past %s", in.LeaseExpires, ok, bound, after)
+			return in, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pollPause is the pause between two queries of waitDNS: a change is seen
+// within it and one exchange (a fraction of a millisecond on loopback).
+const pollPause = 2 * time.Millisecond
+
+// waitDNS asks for the A records of web, over and over, until done accepts
+// the answer, within bound of since, and returns the time from since to
+// that answer. It then asks dig, which must agree. The timing comes from
+// the queries of this process: one run of dig takes 50ms or more of
+// process start-up, more than the change it would time.
+func (s *server) waitDNS(t *testing.T, since time.Time, bound time.Duration, want string, done func(*dns.Msg) bool) (time.Duration, bool) {
+	t.Helper()
+	name := svcName("web")
+	for {
+		m, err := s.tryExchange(newQuery(name, dns.TypeA), "udp")
+		took := time.Since(since)
+		if err == nil && done(m) {
+			if m := s.dig(t, name, "A"); !done(m) {
+				t.Errorf("dig A %s: %s %q, want %s as the query before", name, rcodeName(m.Rcode), rrStrings(m.Answer), want)
+			}
+			return took, true
+		}
+		if took > bound {
+			if err != nil {
+				t.Errorf("A %s: %v %v after the event, want %s", name, err, took, want)
+			} else {
+				t.Errorf("A %s: %s %q %v after the event, want %s", name, rcodeName(m.Rcode), rrStrings(m.Answer), took, want)
+			}
+			return took, false
+		}
+		time.Sleep(pollPause)
+	}
+}
+
+// answersSidecar accepts an answer with web-1's address only.
+func answersSidecar(m *dns.Msg) bool {
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		return false
+	}
+	a, ok := m.Answer[0].(*dns.A)
+	return ok && a.A.String() == sidecarIP
+}
+
+// gone accepts an answer with rcode and no record.
+func gone(rcode int) func(*dns.Msg) bool {
+	return func(m *dns.Msg) bool { return m.Rcode == rcode && len(m.Answer) == 0 }
+}
+
+// terminate sends SIGTERM and returns at once; exited tells when the
+// sidecar is gone.
+func (p *ctlProc) terminate(t *testing.T) time.Time {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	return time.Now()
+}
+
+// waitExit waits for the exit, bounded, and checks that the status is 0.
+func (p *ctlProc) waitExit(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(stopTimeout):
+		t.Fatalf("signpostctl %s: no exit within %v", p.args, stopTimeout)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("signpostctl %s: exit %d (%v), want 0", p.args, code, p.waitErr)
+	}
+}
+
 // TestSidecarSIGTERM runs the sidecar: DNS shows the instance, with its
-// lease in the API; SIGTERM deregisters it, so the query made right after
-// the sidecar exited finds nothing, and the exit status is 0.
+// lease in the API, and keeps showing it as the sidecar renews the lease;
+// SIGTERM deregisters it, and dig finds the name gone (NXDOMAIN) within
+// termBound of the signal; the sidecar exits 0.
 func TestSidecarSIGTERM(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, apiCorefile)
+	c := s.api()
 	p := startSidecar(t, s)
 	s.checkServed(t, "web", sidecarEntry)
-	svc, _, _ := s.api().service(t, "web")
-	if len(svc.Instances) != 1 || svc.Instances[0].Health != "passing" || svc.Instances[0].TTL != sidecarTTL.String() {
-		t.Errorf("API: %+v, want web-1 passing with ttl %s", svc.Instances, sidecarTTL)
+	in, _ := instanceLease(t, c)
+	if in.Health != "passing" || in.TTL != sidecarTTL.String() {
+		t.Errorf("API: %+v, want web-1 passing with ttl %s", in, sidecarTTL)
 	}
-	// A few renewals go by; the instance stays.
-	time.Sleep(2 * heartbeat)
+	// Two renewals go by; the instance stays.
+	in, _ = waitRenewal(t, c, in.LeaseExpires, heartbeat+slack)
+	waitRenewal(t, c, in.LeaseExpires, heartbeat+slack)
 	s.checkServed(t, "web", sidecarEntry)
 
-	p.stopAndCheck(t)
+	took, ok := s.waitDNS(t, p.terminate(t), termBound, "NXDOMAIN", gone(dns.RcodeNameError))
+	t.Logf("SIGTERM: gone from DNS %v after the signal", took.Round(100*time.Microsecond))
+	if ok && took > termBound {
+		t.Errorf("gone %v after SIGTERM, want within %v", took, termBound)
+	}
+	p.waitExit(t)
 	s.checkGone(t, svcName("web"), dns.RcodeNameError)
-	if _, r, ok := s.api().service(t, "web"); ok {
+	if _, r, ok := c.service(t, "web"); ok {
 		t.Errorf("GET /v1/services/web after the sidecar exited: %v, want 404", r)
 	}
 	if !strings.Contains(p.errOut.String(), "deregistered") {
@@ -254,32 +388,39 @@ func TestSidecarSIGTERM(t *testing.T) {
 
 // TestSidecarKill9 kills the sidecar without warning: the instance stays
 // until its lease runs out, then turns critical in the API and leaves DNS
-// (NODATA: the service is still there, with only a critical instance).
+// (NODATA: the service is still there, with only a critical instance)
+// within killBound of the kill.
 func TestSidecarKill9(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, apiCorefile)
 	c := s.api()
 	p := startSidecar(t, s)
-	time.Sleep(heartbeat) // at least one renewal
-
+	in, _ := instanceLease(t, c)
+	in, ok := waitRenewal(t, c, in.LeaseExpires, heartbeat+slack)
+	if !ok {
+		t.FailNow()
+	}
+	// Kill halfway between two renewals, as a crash at a random moment
+	// does on average. (Right after a renewal the lease has its whole TTL
+	// left, and the registry's sweep may take a second more: the bound
+	// holds then only to within the time dig takes to show it.)
+	time.Sleep(time.Until(in.LeaseExpires.Add(-sidecarTTL + heartbeat/2)))
 	killed := time.Now()
 	if code := p.signal(t, syscall.SIGKILL); code != -1 {
 		t.Errorf("sidecar exit %d after SIGKILL, want killed by the signal", code)
 	}
-	// Nothing deregistered it: the lease, renewed at most a heartbeat ago,
-	// still holds.
+	// Nothing deregistered it: the lease still holds.
 	s.checkServed(t, "web", sidecarEntry)
 
-	bound := sidecarTTL + leaseSweep + slack
-	_, ok := waitHealth(t, c, "critical", bound)
-	took := time.Since(killed)
-	t.Logf("critical %v after the kill", took.Round(time.Millisecond))
-	if ok && took < sidecarTTL-heartbeat-500*time.Millisecond {
-		t.Errorf("critical %v after the kill, before the lease (ttl %s, renewed every %s) could have run out", took, sidecarTTL, heartbeat)
+	took, ok := s.waitDNS(t, killed, killBound, "NODATA", gone(dns.RcodeSuccess))
+	last, _ := instanceLease(t, c)
+	t.Logf("kill -9: gone from DNS %v after the kill; the lease, last renewed %v before the kill, ran out %v after it",
+		took.Round(time.Millisecond), killed.Sub(last.LeaseExpires.Add(-sidecarTTL)).Round(time.Millisecond), last.LeaseExpires.Sub(killed).Round(time.Millisecond))
+	if ok && took > killBound {
+		t.Errorf("gone %v after the kill, want within %v", took, killBound)
 	}
-	// DNS reads the same snapshot as the API: by now the instance is gone.
-	if _, ok := s.waitGone(t, svcName("web"), dns.RcodeSuccess, bound-time.Since(killed)+500*time.Millisecond); ok {
-		s.checkGone(t, svcName("web"), dns.RcodeSuccess)
+	if ok && took < sidecarTTL-heartbeat {
+		t.Errorf("gone %v after the kill, before the lease (ttl %s, renewed every %s) could have run out", took, sidecarTTL, heartbeat)
 	}
 	svc, _, _ := c.service(t, "web")
 	if svc.Passing != 0 || svc.Critical != 1 {
@@ -287,9 +428,11 @@ func TestSidecarKill9(t *testing.T) {
 	}
 }
 
-// TestSidecarHealthURL gates renewal on a health URL the test controls:
-// while it fails the lease runs out and DNS drops the instance; once it
-// passes again the sidecar renews and DNS answers it again.
+// TestSidecarHealthURL runs the sidecar with a health URL the test flips:
+// when it fails the sidecar reports the instance critical and dig finds it
+// gone within healthBound; the instance keeps its lease and registration
+// meanwhile; when the URL passes again dig finds it back within
+// healthBound.
 func TestSidecarHealthURL(t *testing.T) {
 	t.Parallel()
 	var healthy atomic.Bool
@@ -306,34 +449,46 @@ func TestSidecarHealthURL(t *testing.T) {
 	t.Cleanup(hs.Close)
 	s := startServer(t, apiCorefile)
 	c := s.api()
-	p := startSidecar(t, s, "--health-url", hs.URL+"/healthz")
+	p := startSidecar(t, s, "--health-url", hs.URL+"/healthz", "--check-interval", checkInterval.String())
 	if checks.Load() == 0 {
 		t.Errorf("the sidecar registered without checking the health URL")
 	}
 
 	healthy.Store(false)
-	// One check to notice, then the lease runs out, then the sweep.
-	bound := heartbeat + sidecarTTL + leaseSweep + slack
-	took, _ := s.waitGone(t, svcName("web"), dns.RcodeSuccess, bound)
-	t.Logf("dropped from DNS %v after the health URL began failing", took.Round(time.Millisecond))
-	if took < sidecarTTL-heartbeat-500*time.Millisecond {
-		t.Errorf("dropped %v after the health URL began failing, before the lease could have run out", took)
+	took, ok := s.waitDNS(t, time.Now(), healthBound, "NODATA", gone(dns.RcodeSuccess))
+	t.Logf("health URL failing: gone from DNS %v after it began failing", took.Round(time.Millisecond))
+	if ok && took > healthBound {
+		t.Errorf("gone %v after the health URL began failing, want within %v", took, healthBound)
 	}
-	if h := instanceHealth(t, c); h != "critical" {
-		t.Errorf("web-1 health %q while its health URL fails, want critical", h)
+	in, registered := instanceLease(t, c)
+	if !registered || in.Health != "critical" {
+		t.Errorf("web-1 %+v (registered %v) while its health URL fails, want registered and critical", in, registered)
+	}
+	// The reports renew the lease: the instance stays registered, critical.
+	if in, ok := waitRenewal(t, c, in.LeaseExpires, heartbeat+slack); ok && in.Health != "critical" {
+		t.Errorf("web-1 %s after a renewal while its health URL fails, want critical", in.Health)
 	}
 	if !p.running() {
 		t.Fatalf("the sidecar exited while its health URL failed: %v", p.waitErr)
 	}
 
 	healthy.Store(true)
-	back := time.Now()
-	if s.waitAddrs(t, svcName("web"), []string{sidecarIP}, 0, heartbeat+slack) {
-		t.Logf("back in DNS %v after the health URL passed again", time.Since(back).Round(time.Millisecond))
-		s.checkServed(t, "web", sidecarEntry)
+	took, ok = s.waitDNS(t, time.Now(), healthBound, sidecarIP, answersSidecar)
+	t.Logf("health URL passing again: back in DNS %v after it passed", took.Round(time.Millisecond))
+	if ok && took > healthBound {
+		t.Errorf("back %v after the health URL passed again, want within %v", took, healthBound)
 	}
+	s.checkServed(t, "web", sidecarEntry)
 	if h := instanceHealth(t, c); h != "passing" {
 		t.Errorf("web-1 health %q after its health URL passes again, want passing", h)
+	}
+	for _, want := range []string{
+		"local health check failing, reporting the instance critical: GET " + hs.URL + "/healthz: 503 Service Unavailable",
+		"local health check passing again, reporting the instance passing",
+	} {
+		if !strings.Contains(p.errOut.String(), want) {
+			t.Errorf("sidecar log lacks %q:\n%s", want, p.errOut.String())
+		}
 	}
 	p.stopAndCheck(t)
 	s.checkGone(t, svcName("web"), dns.RcodeNameError)

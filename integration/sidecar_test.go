@@ -18,13 +18,11 @@ import (
 )
 
 // Timing of the sidecar tests. The sidecar renews its lease at a third of
-// its TTL and checks its health URL every check interval; the registry
-// checks leases every second.
+// its TTL and checks its health URL every check interval.
 const (
 	sidecarTTL    = 3 * time.Second
 	heartbeat     = sidecarTTL / 3
 	checkInterval = 500 * time.Millisecond
-	leaseSweep    = time.Second
 	slack         = 2 * time.Second
 	sidecarUp     = 5 * time.Second // from exec to the first registration
 	sidecarIP     = "10.0.0.5"
@@ -32,14 +30,15 @@ const (
 	sidecarEntry  = sidecarIP + ":" + sidecarPort
 )
 
-// The targets the sidecar is held to, measured from the event to the
-// answer of dig that shows the change.
+// The targets the sidecar is held to, measured from the event to the first
+// DNS answer that shows the change (see waitDNS).
 const (
 	// A service whose health URL fails leaves DNS within a check
 	// interval and a second, and comes back as fast.
 	healthBound = checkInterval + time.Second
 	// A sidecar killed without warning leaves its instance until the
-	// lease runs out: within the TTL and a second.
+	// lease runs out: within the TTL and a second (the server sweeps
+	// leases every second).
 	killBound = sidecarTTL + time.Second
 	// A sidecar stopped with SIGTERM deregisters at once.
 	termBound = 100 * time.Millisecond
@@ -244,24 +243,6 @@ func instanceLease(t *testing.T, c apiConn) (leaseJSON, bool) {
 		}
 	}
 	return leaseJSON{}, false
-}
-
-// waitHealth polls the API until web-1 has health want, within bound, and
-// returns how long that took.
-func waitHealth(t *testing.T, c apiConn, want string, bound time.Duration) (time.Duration, bool) {
-	t.Helper()
-	start := time.Now()
-	for {
-		got := instanceHealth(t, c)
-		if got == want {
-			return time.Since(start), true
-		}
-		if time.Since(start) > bound {
-			t.Errorf("web-1 health %q after %v, want %q", got, bound, want)
-			return time.Since(start), false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // waitRenewal polls the API until the sidecar renews web-1's lease past

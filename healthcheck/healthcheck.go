@@ -12,8 +12,8 @@
 package healthcheck
 
 // Status is the health a probe or a check reports. The values are ordered
-// from best to worst and match registry.Health (Passing 0, Warning 1,
-// Critical 2), so a conversion is a plain type cast.
+// from best to worst. The registry has an enum of its own; the plugin maps
+// one to the other state by state, never by number.
 type Status uint8
 
 // The states of a probe result and of a check.

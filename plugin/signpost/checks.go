@@ -116,7 +116,28 @@ func checkKey(service, id string) string { return service + "/" + id }
 func (c *checker) transition(key string, s healthcheck.Status) {
 	service, id, _ := strings.Cut(key, "/")
 	transitionsTotal.WithLabelValues(s.String()).Inc()
-	if err := c.reg.SetHealth(service, id, registry.Health(s)); err != nil {
+	h, ok := healthOf(s)
+	if !ok {
+		log.Warningf("check of %s reported state %d, which the registry does not know: marked critical", key, s)
+	}
+	if err := c.reg.SetHealth(service, id, h); err != nil {
 		log.Debugf("check of %s: %v", key, err) // deregistered meanwhile
 	}
+}
+
+// healthOf maps a check's state to the registry's. The two packages keep
+// enums of their own (healthcheck knows nothing of the registry), so they
+// meet here by name, not by number. A state without a case, such as one
+// added to healthcheck and not yet here, is critical and not ok: an instance
+// whose health cannot be told is not served.
+func healthOf(s healthcheck.Status) (registry.Health, bool) {
+	switch s {
+	case healthcheck.Passing:
+		return registry.Passing, true
+	case healthcheck.Warning:
+		return registry.Warning, true
+	case healthcheck.Critical:
+		return registry.Critical, true
+	}
+	return registry.Critical, false
 }

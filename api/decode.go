@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -38,12 +42,16 @@ var fieldTypes = map[string]string{
 	"ttl":     `must be a duration string such as "15s"`,
 }
 
-// decodeBody reads r's body as exactly one JSON object into v. It refuses
-// unknown fields, trailing data and bodies over limit bytes.
+// decodeBody reads r's body as exactly one JSON object into v, a pointer to
+// a struct. It refuses unknown fields, keys given twice, trailing data and
+// bodies over limit bytes.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return bodyError(err, limit)
+	}
+	dec, err := decodeStrict(body, v)
+	if err != nil {
 		return bodyError(err, limit)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -55,6 +63,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+// decodeStrict decodes the JSON value data begins with into v, a pointer to
+// a struct, as encoding/json does, and then refuses a member that names no
+// field of v (*unknownFieldError) and a key given twice in any object of
+// the value (*duplicateKeyError). It returns the decoder, which has read
+// the value and may hold data after it.
+func decodeStrict(data []byte, v any) (*json.Decoder, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return dec, err
+	}
+	return dec, checkMembers(data, jsonFields(v))
+}
+
 // bodyError turns a decoding error into one that names the offending field
 // or, for an oversized body, answers 413.
 func bodyError(err error, limit int64) error {
@@ -62,8 +83,16 @@ func bodyError(err error, limit int64) error {
 		tooLarge *http.MaxBytesError
 		typeErr  *json.UnmarshalTypeError
 		syntax   *json.SyntaxError
+		unknown  *unknownFieldError
+		dup      *duplicateKeyError
 	)
 	switch {
+	case errors.As(err, &unknown):
+		return &registry.FieldError{Field: unknown.key, Reason: "is not a known field"}
+	case errors.As(err, &dup) && dup.path == "":
+		return &registry.FieldError{Field: dup.field, Reason: "is given more than once"}
+	case errors.As(err, &dup):
+		return &registry.FieldError{Field: dup.field, Value: dup.path, Reason: "is given more than once"}
 	case errors.As(err, &tooLarge):
 		return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", limit)}
 	case errors.As(err, &typeErr):
@@ -75,11 +104,157 @@ func bodyError(err error, limit int64) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &registry.FieldError{Field: "body", Reason: "ends in the middle of the JSON object"}
 	}
-	// encoding/json has no type for unknown fields, only this message.
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return &registry.FieldError{Field: strings.Trim(name, `"`), Reason: "is not a known field"}
-	}
 	return &registry.FieldError{Field: "body", Reason: err.Error()}
+}
+
+// unknownFieldError is a member of a JSON object whose key names no field
+// of the struct the object decodes into. encoding/json reports one only as
+// a message; checkMembers finds it itself.
+type unknownFieldError struct{ key string }
+
+func (e *unknownFieldError) Error() string { return fmt.Sprintf("unknown field %q", e.key) }
+
+// duplicateKeyError is a key given twice in one JSON object, which
+// encoding/json would take silently, keeping the last value.
+type duplicateKeyError struct {
+	field string // the member of the top-level object, as the body spells it
+	path  string // the key within field's value, dot-separated; "" for field itself
+}
+
+func (e *duplicateKeyError) Error() string {
+	if e.path == "" {
+		return fmt.Sprintf("key %q given more than once", e.field)
+	}
+	return fmt.Sprintf("key %q of %q given more than once", e.path, e.field)
+}
+
+// checkMembers walks the JSON value data begins with, which must be valid
+// JSON. When it is an object, it refuses a member whose key matches none of
+// fields, as encoding/json matches them (exactly, else without regard to
+// case), and a key given twice, in it or in any object within it. A key of
+// the top-level object counts twice when it matches one field twice; keys
+// below it are matched exactly, as map keys are. Data after the value is
+// not read.
+func checkMembers(data []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return err // null, or not an object: the decoding answered for it
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		key, err := objectKey(dec)
+		if err != nil {
+			return err
+		}
+		name, ok := matchField(fields, key)
+		if !ok {
+			return &unknownFieldError{key: key}
+		}
+		if seen[name] {
+			return &duplicateKeyError{field: key}
+		}
+		seen[name] = true
+		if err := checkValue(dec, key, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkValue reads one value from dec and refuses a key given twice in any
+// object within it. field and path say where the value is, for the error.
+func checkValue(dec *json.Decoder, field, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := make(map[string]bool)
+		for dec.More() {
+			key, err := objectKey(dec)
+			if err != nil {
+				return err
+			}
+			keyPath := key
+			if path != "" {
+				keyPath = path + "." + key
+			}
+			if seen[key] {
+				return &duplicateKeyError{field: field, path: keyPath}
+			}
+			seen[key] = true
+			if err := checkValue(dec, field, keyPath); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkValue(dec, field, path); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil // a scalar
+	}
+	_, err = dec.Token() // the closing delimiter
+	return err
+}
+
+// objectKey reads the key of an object's next member.
+func objectKey(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	key, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("object key %v is not a string", tok) // a Decoder yields none such
+	}
+	return key, nil
+}
+
+// matchField returns the field key names: the one equal to it, else one
+// equal without regard to case, as encoding/json picks it.
+func matchField(fields []string, key string) (string, bool) {
+	if slices.Contains(fields, key) {
+		return key, true
+	}
+	for _, f := range fields {
+		if strings.EqualFold(f, key) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// fieldNames caches jsonFields by struct type.
+var fieldNames sync.Map // reflect.Type -> []string
+
+// jsonFields returns the names under which encoding/json decodes the fields
+// of the struct v points to. Bodies are flat structs: embedded structs are
+// not looked into.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	if names, ok := fieldNames.Load(t); ok {
+		return names.([]string)
+	}
+	var names []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	fieldNames.Store(t, names)
+	return names
 }
 
 func typeError(e *json.UnmarshalTypeError) error {

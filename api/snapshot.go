@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/signpost-dns/signpost/registry"
 )
@@ -95,15 +94,18 @@ func countBackup(body []byte) (int, error) {
 }
 
 // restoreError classifies an error of RestoreBackup. The registry checks
-// the whole backup before it applies any of it and prefixes what it finds
-// wrong with "backup: "; anything else (a closed registry, a failed write
-// to the data directory) is the server's fault.
+// the whole backup before it applies any of it and returns a
+// *registry.BackupError for what it finds wrong; anything else (a closed
+// registry, a failed write to the data directory) is the server's fault.
 func restoreError(err error) error {
-	var fe *registry.FieldError
+	var (
+		be *registry.BackupError
+		fe *registry.FieldError
+	)
 	switch {
 	case errors.Is(err, registry.ErrClosed):
 		return &statusError{http.StatusServiceUnavailable, "registry is shutting down, try again"}
-	case errors.As(err, &fe), strings.HasPrefix(err.Error(), "backup: "):
+	case errors.As(err, &be), errors.As(err, &fe):
 		return &statusError{http.StatusBadRequest, err.Error()}
 	}
 	return err

@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -267,4 +269,79 @@ func TestRestoreAfterStop(t *testing.T) {
 	f.register("web", "w1", web1)
 	f.reg.Stop()
 	wantError(t, f.do("PUT", snapshotPath, `{"version":1,"index":1,"instances":[]}`), http.StatusServiceUnavailable, "registry is shutting down, try again")
+}
+
+// TestRestoreErrorClassifies checks the status each kind of RestoreBackup
+// error answers with: the registry's typed errors decide it, whatever
+// their messages say.
+func TestRestoreErrorClassifies(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int // 0: passed on as it is, the server's fault
+	}{
+		{"bad backup", &registry.BackupError{Err: errors.New("format version 2")}, http.StatusBadRequest},
+		{"bad record", &registry.BackupError{Err: fmt.Errorf("instance 0: %w", &registry.FieldError{Field: "port", Reason: "out of range"})}, http.StatusBadRequest},
+		{"wrapped", fmt.Errorf("restoring: %w", &registry.BackupError{Err: errors.New("x")}), http.StatusBadRequest},
+		{"invalid field", &registry.FieldError{Field: "service", Reason: "bad"}, http.StatusBadRequest},
+		{"closed", fmt.Errorf("restore: %w", registry.ErrClosed), http.StatusServiceUnavailable},
+		{"write failed, message like a backup's", errors.New("backup: writing registry.db: no space left on device"), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := restoreError(tc.err)
+			var se *statusError
+			switch {
+			case tc.status == 0 && got != tc.err:
+				t.Errorf("restoreError = %v, want the error passed on", got)
+			case tc.status != 0 && !errors.As(got, &se):
+				t.Errorf("restoreError = %v (%T), want a status", got, got)
+			case tc.status != 0 && se.status != tc.status:
+				t.Errorf("status %d, want %d", se.status, tc.status)
+			}
+		})
+	}
+}
+
+// TestRestoreBackupErrorsAreTyped checks that every backup the registry
+// refuses comes back as a *registry.BackupError, which restoreError relies
+// on, and that the instance errors within keep their own types.
+func TestRestoreBackupErrorsAreTyped(t *testing.T) {
+	const w1 = `{"v":1,"service":"web","id":"w1","address":"10.0.0.1","port":80,"weight":1}`
+	tests := []struct {
+		name, doc string
+		field     string // the FieldError within, if any
+	}{
+		{"not json", `{`, ""},
+		{"unknown version", `{"version":2,"index":1,"instances":[]}`, ""},
+		{"unknown field", `{"version":1,"index":1,"instances":[],"extra":1}`, ""},
+		{"record not an object", `{"version":1,"index":1,"instances":[1]}`, ""},
+		{"bad address", `{"version":1,"index":1,"instances":[{"v":1,"service":"web","id":"w2","address":"nowhere","port":80,"weight":1}]}`, "address"},
+		{"bad service", `{"version":1,"index":1,"instances":[{"v":1,"service":"Web","id":"w2","address":"10.0.0.2","port":80,"weight":1}]}`, "service"},
+		{"duplicate", `{"version":1,"index":1,"instances":[` + w1 + `,` + w1 + `]}`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registry.New(registry.Config{})
+			err := reg.RestoreBackup(strings.NewReader(tc.doc))
+			var be *registry.BackupError
+			if !errors.As(err, &be) {
+				t.Fatalf("RestoreBackup = %v (%T), want a *registry.BackupError", err, err)
+			}
+			var fe *registry.FieldError
+			if tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field) {
+				t.Errorf("RestoreBackup = %v, want it to hold a FieldError for %s", err, tc.field)
+			}
+		})
+	}
+	// A good backup that a stopped registry cannot take is not the
+	// backup's fault.
+	f := persistedFixture(t, t.TempDir(), Options{})
+	f.register("web", "w1", web1)
+	f.reg.Stop()
+	err := f.reg.RestoreBackup(strings.NewReader(`{"version":1,"index":1,"instances":[]}`))
+	var be *registry.BackupError
+	if !errors.Is(err, registry.ErrClosed) || errors.As(err, &be) {
+		t.Errorf("RestoreBackup on a stopped registry = %v, want ErrClosed and no BackupError", err)
+	}
 }

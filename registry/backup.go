@@ -35,6 +35,20 @@ func (r *Registry) SaveBackup(w io.Writer) error {
 	return enc.Encode(b)
 }
 
+// BackupError is the error RestoreBackup returns for a backup it refuses:
+// one that does not decode, of another format version, or with a record
+// that is not a valid instance. Nothing of such a backup is applied. Other
+// errors of RestoreBackup (a closed registry, a failed write) are not about
+// the backup.
+type BackupError struct {
+	Err error // what is wrong with it; a *FieldError where a field is
+}
+
+func (e *BackupError) Error() string { return "backup: " + e.Err.Error() }
+
+// Unwrap returns what is wrong with the backup.
+func (e *BackupError) Unwrap() error { return e.Err }
+
 // RestoreBackup replaces every instance registered through the API with the
 // ones in a backup, in one change. The backup is read and checked whole
 // before anything is applied: a bad record refuses it all. Restored leases
@@ -44,26 +58,26 @@ func (r *Registry) RestoreBackup(rd io.Reader) error {
 	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return &BackupError{Err: err}
 	}
 	if b.Version != backupVersion {
-		return fmt.Errorf("backup: format version %d, this server reads version %d", b.Version, backupVersion)
+		return &BackupError{Err: fmt.Errorf("format version %d, this server reads version %d", b.Version, backupVersion)}
 	}
 	instances := make([]Instance, 0, len(b.Instances))
 	seen := make(map[key]bool, len(b.Instances))
 	for i, raw := range b.Instances {
 		var rec record
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("backup: instance %d: %w", i, err)
+			return &BackupError{Err: fmt.Errorf("instance %d: %w", i, err)}
 		}
 		st, err := decode([]byte(recordKey(rec.Service, rec.ID)), raw)
 		in := st.Instance
 		if err != nil {
-			return fmt.Errorf("backup: instance %d (%s/%s): %w", i, rec.Service, rec.ID, err)
+			return &BackupError{Err: fmt.Errorf("instance %d (%s/%s): %w", i, rec.Service, rec.ID, err)}
 		}
 		k := key{in.Service, in.ID}
 		if seen[k] {
-			return fmt.Errorf("backup: instance %s of service %s appears twice", in.ID, in.Service)
+			return &BackupError{Err: fmt.Errorf("instance %s of service %s appears twice", in.ID, in.Service)}
 		}
 		seen[k] = true
 		instances = append(instances, in)

@@ -40,9 +40,7 @@ func hasValue(raw json.RawMessage) bool {
 // spellings of one check ("5s", "5000ms") are the same check.
 func decodeCheck(raw json.RawMessage) (string, error) {
 	var spec healthcheck.Spec
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
+	if _, err := decodeStrict(raw, &spec); err != nil {
 		return "", checkDecodeError(err)
 	}
 	c, err := spec.Check()
@@ -68,9 +66,13 @@ func checkDecodeError(err error) error {
 		}
 		return &registry.FieldError{Field: "check", Reason: field + ": " + reason}
 	}
-	// encoding/json has no type for unknown fields, only this message.
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return &registry.FieldError{Field: "check", Reason: "unknown field " + name}
+	var unknown *unknownFieldError
+	if errors.As(err, &unknown) {
+		return &registry.FieldError{Field: "check", Reason: unknown.Error()}
+	}
+	var dup *duplicateKeyError
+	if errors.As(err, &dup) {
+		return &registry.FieldError{Field: "check", Reason: dup.Error()}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &registry.FieldError{Field: "check", Reason: "must be an object such as " + checkExample}

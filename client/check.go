@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -115,13 +117,15 @@ func checkDuration(field, s string) (time.Duration, error) {
 // reaches a server. The server validates the rest.
 func ParseCheck(s string) (*CheckSpec, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
 	var v checkJSON
 	if err := dec.Decode(&v); err != nil {
 		return nil, checkSyntaxError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("check: want one JSON object and nothing after it")
+	}
+	if name, ok := unknownCheckField(s); ok {
+		return nil, fmt.Errorf("check: unknown field %q", name)
 	}
 	c := new(CheckSpec)
 	if err := c.from(v); err != nil {
@@ -146,10 +150,30 @@ func checkSyntaxError(err error) error {
 	case errors.As(err, &typeErr):
 		return fmt.Errorf("check: %s: want %s, not %s", typeErr.Field, jsonKinds[typeErr.Type.Kind()], typeErr.Value)
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fmt.Errorf("check: unknown field %s", name)
-	}
 	return fmt.Errorf("check: %w", err)
+}
+
+// unknownCheckField returns the first member of the JSON object s that
+// names no field of a check, matched as encoding/json matches them (ignoring
+// case). s has already decoded as a check.
+func unknownCheckField(s string) (string, bool) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal([]byte(s), &members) != nil {
+		return "", false
+	}
+	t := reflect.TypeFor[checkJSON]()
+	known := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		known = append(known, name)
+	}
+	names := slices.Sorted(maps.Keys(members))
+	for _, name := range names {
+		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // jsonKinds names the JSON values that the fields of checkJSON take.

@@ -25,7 +25,7 @@ type fleet struct {
 	// slots holds the instances by the tick of their renewal phase, so that
 	// a tick looks only at those due.
 	slots [][]int
-	now  time.Duration // since the fleet started
+	now   time.Duration // since the fleet started
 	// lowest is the fewest passing instances seen after any sweep.
 	lowest int
 	// wentCritical counts instances seen turning critical after a sweep.

@@ -6,7 +6,7 @@ SIGNPOST  := $(BIN)/signpost
 CTL       := $(BIN)/signpostctl
 COREFILE  ?= Corefile.example
 
-.PHONY: all build run test vet clean bench
+.PHONY: all build run test vet clean bench etcd
 
 all: build
 
@@ -25,8 +25,30 @@ vet:
 
 # Every test, under the race detector. Integration tests build the real
 # binaries themselves.
-test: vet
+test: vet etcd
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The current etcd server (and etcdctl) that the etcd tests run against,
+# beside Debian's etcd 3.4 in /usr/bin (see internal/etcdtest). Built once
+# per version from the module proxy in a throwaway module: etcd's own go.mod
+# has replace directives, which `go install pkg@version` refuses.
+ETCD_VERSION := v3.7.3
+ETCD_STAMP   := $(BIN)/.etcd-$(ETCD_VERSION)
+
+etcd: $(ETCD_STAMP)
+
+$(ETCD_STAMP):
+	@mkdir -p $(BIN)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export GOWORK=off; cd "$$tmp"; $(GO) mod init signpost-etcd 2>/dev/null; \
+	echo "building etcd $(ETCD_VERSION) into $(BIN)/"; \
+	$(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION) \
+		2>"$$tmp/get.log" || { cat "$$tmp/get.log"; exit 1; }; \
+	$(GO) build -trimpath -o "$(CURDIR)/$(BIN)/etcd" go.etcd.io/etcd/server/v3; \
+	$(GO) build -trimpath -o "$(CURDIR)/$(BIN)/etcdctl" go.etcd.io/etcd/etcdctl/v3
+	rm -f $(BIN)/.etcd-*
+	$(BIN)/etcd --version | head -n 1
+	touch $@
 
 # Benchmark Signpost against CoreDNS's hosts and file plugins and two
 # ceilings with dnsperf (installed with apt-get if missing); see

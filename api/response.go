@@ -173,6 +173,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, registry.ErrNoLease), errors.Is(err, registry.ErrStatic):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, registry.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		h.opts.Logger.Warningf("api: %s %s: %v", r.Method, r.URL.Path, err)
 		writeError(w, http.StatusInternalServerError, "internal error")

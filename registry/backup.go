@@ -82,6 +82,9 @@ func (r *Registry) RestoreBackup(rd io.Reader) error {
 		seen[k] = true
 		instances = append(instances, in)
 	}
+	if r.shared != nil {
+		return r.restoreShared(instances)
+	}
 	return r.restoreBackup(instances)()
 }
 

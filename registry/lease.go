@@ -9,6 +9,9 @@ func (r *Registry) Start() {
 		r.mu.Lock()
 		interval := r.cfg.SweepInterval
 		r.mu.Unlock()
+		if r.shared != nil {
+			r.startShared()
+		}
 		go r.loop(interval)
 	})
 }
@@ -23,6 +26,9 @@ func (r *Registry) Stop() {
 	// keeps a later Start from running one. Every Stop then waits on donec.
 	r.startOnce.Do(func() { close(r.donec) })
 	<-r.donec
+	if r.shared != nil && first {
+		r.stopShared()
+	}
 	if r.store == nil {
 		return
 	}
@@ -60,26 +66,39 @@ func (r *Registry) loop(interval time.Duration) {
 // served again, and expiry resumes by itself once enough heartbeats come
 // back; see lessor for the rule.
 func (r *Registry) Sweep() {
-	if err := r.sweep()(); err != nil {
+	wait, remove := r.sweep()
+	if err := wait(); err != nil {
 		r.cfg.Logger.Warningf("lease expiry: %v", err)
+	}
+	if len(remove) > 0 {
+		r.removeExpired(remove)
 	}
 }
 
-func (r *Registry) sweep() (wait func() error) {
+// sweep runs expiry and returns a function that waits for its changes, and
+// for a shared registry the instances to remove through etcd.
+func (r *Registry) sweep() (wait func() error, remove []key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
 	p := preservation{share: r.cfg.SelfPreservation, min: r.cfg.SelfPreservationMin}
 	res := r.leases.sweep(now, p, r.cfg.DeregisterAfter)
 	r.logPreservation(res)
+	if r.shared != nil {
+		remove, res.removed = res.removed, nil
+	}
 	if len(res.expired) == 0 && len(res.removed) == 0 && len(res.restored) == 0 {
-		return noWait
+		return noWait, remove
 	}
 	b := newBuilder(r.staged)
 	var ops []op
 	for _, k := range res.restored {
-		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Passing {
-			ops = append(ops, putOp(b.setHealth(in, Passing))) // no longer expired on disk
+		h := Passing
+		if r.shared != nil {
+			h = r.reportedHealth(k)
+		}
+		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != h {
+			ops = append(ops, putOp(b.setHealth(in, h))) // no longer expired on disk
 		}
 	}
 	for _, k := range res.expired {
@@ -92,7 +111,7 @@ func (r *Registry) sweep() (wait func() error) {
 		ops = append(ops, deleteOp(k.service, k.id))
 	}
 	r.logExpiry(res)
-	return r.apply(b, ops...)
+	return r.apply(b, ops...), remove
 }
 
 func (r *Registry) logPreservation(res sweepResult) {

@@ -161,6 +161,31 @@ func (ls *lessor) renew(k key, now time.Time) (l *lease, revived, ok bool) {
 	return l, revived, true
 }
 
+// renewTo is renew to a given deadline, granting a lease of ttl when k has
+// none: a shared registry holds a lease live until etcd says it ran out.
+func (ls *lessor) renewTo(k key, ttl time.Duration, deadline time.Time) {
+	l, ok := ls.leases[k]
+	if !ok || l.ttl != ttl {
+		ls.grant(k, ttl, deadline)
+		return
+	}
+	ls.leave(l)
+	l.state, l.deadline = leaseLive, deadline.UnixNano()
+	heap.Push(&ls.live, l)
+}
+
+// lapse makes the lease of k fall due at the next sweep, as when etcd
+// reports that it ran out. A lease held or expired already is left as it is.
+func (ls *lessor) lapse(k key, at time.Time) {
+	l, ok := ls.leases[k]
+	if !ok || (l.state != leaseLive && l.state != leaseOverdue) {
+		return
+	}
+	ls.leave(l)
+	l.state, l.deadline = leaseOverdue, at.UnixNano()-1
+	heap.Push(&ls.overdue, l)
+}
+
 // window is how far back self-preservation counts leases that ran out: the
 // longest lease TTL, since a sidecar renews at least once in that time.
 func (ls *lessor) window() time.Duration {

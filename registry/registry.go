@@ -103,6 +103,7 @@ type Registry struct {
 	mu     sync.Mutex // the single writer path; guards everything below
 	cfg    Config
 	leases *lessor
+	shared *shared             // the etcd backend, when the registry is shared
 	static map[string]struct{} // services the Corefile declares
 	// staged is the newest state, including writes whose commit to the
 	// store is still pending; readers see it once committed. Without a
@@ -180,6 +181,9 @@ func (r *Registry) Register(in Instance) (Instance, error) {
 	if err != nil {
 		return Instance{}, err
 	}
+	if r.shared != nil {
+		return r.registerShared(in)
+	}
 	stored, wait, err := r.register(in)
 	if err != nil {
 		return Instance{}, err
@@ -215,6 +219,9 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 
 // Deregister removes an instance.
 func (r *Registry) Deregister(service, id string) error {
+	if r.shared != nil {
+		return r.deregisterShared(service, id)
+	}
 	wait, err := r.deregister(service, id)
 	if err != nil {
 		return err
@@ -262,6 +269,9 @@ func (r *Registry) Renew(service, id string) (Instance, time.Time, error) {
 func (r *Registry) Report(service, id string, h Health, output string) (Instance, time.Time, error) {
 	if h > Critical {
 		return Instance{}, time.Time{}, &FieldError{Field: "status", Value: h.String(), Reason: "unknown state"}
+	}
+	if r.shared != nil {
+		return r.reportShared(service, id, h, output)
 	}
 	in, deadline, wait, err := r.report(service, id, h, output)
 	if err != nil {
@@ -314,8 +324,8 @@ func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.T
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.leases.get(key{service, id})
-	if !ok {
-		return 0, time.Time{}, false
+	if !ok || l.deadline == farFuture.UnixNano() {
+		return 0, time.Time{}, false // a shared registry's lease is etcd's
 	}
 	return l.ttl, time.Unix(0, l.deadline), true
 }
@@ -324,6 +334,11 @@ func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.T
 func (r *Registry) SetHealth(service, id string, h Health) error {
 	if h > Critical {
 		return &FieldError{Field: "health", Value: h.String(), Reason: "unknown state"}
+	}
+	if r.shared != nil {
+		if in, ok := lookup(r.Snapshot(), service, id); ok && in.Source == SourceAPI {
+			return r.writeHealth(key{service, id}, h, "")
+		}
 	}
 	wait, err := r.setHealth(service, id, h)
 	if err != nil {

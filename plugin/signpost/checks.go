@@ -85,8 +85,8 @@ func (c *checker) wanted(snap *registry.Snapshot) map[string]healthcheck.Check {
 	used := make(map[string]bool)
 	for _, svc := range snap.CheckedServices() {
 		for _, in := range svc.Instances() {
-			if in.Check == "" {
-				continue
+			if in.Check == "" || (in.Source == registry.SourceAPI && !c.reg.Probes(in.Service)) {
+				continue // another server of a shared registry probes it
 			}
 			used[in.Check] = true
 			spec, ok := c.specs[in.Check]

@@ -65,13 +65,19 @@ func wildcardHost(h string) bool {
 }
 
 // registryKey names the registry that a signpost block serves, so that a
-// reload finds it again whatever else changed in the Corefile. A data
-// directory is the registry's identity when there is one (the file can be
+// reload finds it again whatever else changed in the Corefile. Its etcd
+// endpoints and path name a shared registry. A data directory is the registry's identity when there is one (the file can be
 // opened once); otherwise the API address is, since everything registered
 // came through it. A block with neither holds only Corefile services, which a
 // reload declares again, and is keyed by its zones.
 func registryKey(cfg *config) string {
 	switch {
+	case cfg.etcd != nil:
+		endpoints := cfg.etcd.Endpoints
+		if len(endpoints) == 0 {
+			endpoints = []string{"default"}
+		}
+		return "etcd:" + strings.Join(endpoints, ",") + cfg.etcd.Prefix
 	case cfg.dataDir != "":
 		return "data:" + filepath.Clean(cfg.dataDir)
 	case cfg.api.addr != "":

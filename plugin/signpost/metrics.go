@@ -110,6 +110,10 @@ var (
 		prometheus.BuildFQName(plugin.Namespace, "signpost", "registry_index"),
 		"Change index of the registry.",
 		[]string{"registry"}, nil)
+	etcdConnectedDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, "signpost", "etcd_connected"),
+		"1 while a registry shared through etcd is connected to it, else 0.",
+		[]string{"registry"}, nil)
 	preservingDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(plugin.Namespace, "signpost", "self_preservation_active"),
 		"1 while lease expiry is paused by self-preservation, else 0.",
@@ -125,6 +129,7 @@ func (registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- servicesDesc
 	ch <- indexDesc
 	ch <- preservingDesc
+	ch <- etcdConnectedDesc
 }
 
 func (registryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -140,7 +145,17 @@ func (registryCollector) Collect(ch chan<- prometheus.Metric) {
 			preserving = 1
 		}
 		ch <- prometheus.MustNewConstMetric(preservingDesc, prometheus.GaugeValue, preserving, name)
+		if shared, connected := reg.Shared(); shared {
+			ch <- prometheus.MustNewConstMetric(etcdConnectedDesc, prometheus.GaugeValue, boolGauge(connected), name)
+		}
 	}
 }
 
 func init() { prometheus.MustRegister(registryCollector{}) }
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

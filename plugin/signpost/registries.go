@@ -26,27 +26,45 @@ type sharedRegistry struct {
 }
 
 // getRegistry returns the registry for key, creating it when there is none
-// (loaded from dir, when set), and applies cfg to it.
-func getRegistry(key, dir string, cfg registry.Config) (*registry.Registry, error) {
+// (loaded from the data directory or etcd, when set), and applies the
+// Corefile's expiry settings to it.
+func getRegistry(key string, cfg *config) (*registry.Registry, error) {
 	registries.Lock()
 	defer registries.Unlock()
+	dir := cfg.dataDir
 	if s, ok := registries.m[key]; ok {
 		if s.dir != dir {
 			return nil, fmt.Errorf("data directory changed from %q to %q: a reload cannot move the registry, restart the server", s.dir, dir)
 		}
-		s.reg.Configure(cfg)
+		s.reg.Configure(cfg.regCfg)
 		return s.reg, nil
 	}
-	reg := registry.New(cfg)
-	if dir != "" {
-		var err error
-		if reg, err = registry.Open(dir, cfg); err != nil {
-			return nil, err
-		}
-		log.Infof("registry loaded from %s: %d services", dir, reg.Snapshot().Len())
+	reg, err := openRegistry(cfg)
+	if err != nil {
+		return nil, err
 	}
 	registries.m[key] = &sharedRegistry{reg: reg, checker: newChecker(reg), dir: dir}
 	return reg, nil
+}
+
+func openRegistry(cfg *config) (*registry.Registry, error) {
+	switch {
+	case cfg.etcd != nil:
+		reg, err := registry.OpenEtcd(*cfg.etcd, cfg.regCfg)
+		if err != nil {
+			return nil, err
+		}
+		log.Infof("registry loaded from etcd %v%s: %d services", cfg.etcd.Endpoints, cfg.etcd.Prefix, reg.Snapshot().Len())
+		return reg, nil
+	case cfg.dataDir != "":
+		reg, err := registry.Open(cfg.dataDir, cfg.regCfg)
+		if err != nil {
+			return nil, err
+		}
+		log.Infof("registry loaded from %s: %d services", cfg.dataDir, reg.Snapshot().Len())
+		return reg, nil
+	}
+	return registry.New(cfg.regCfg), nil
 }
 
 // acquireRegistry marks the registry for key as used by one more running

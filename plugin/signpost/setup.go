@@ -44,6 +44,8 @@ type config struct {
 	sp     Signpost // Fall
 	// dataDir persists the registry; empty keeps it in memory only.
 	dataDir string
+	// etcd shares the registry through etcd; nil for none.
+	etcd *registry.EtcdConfig
 	// cacheSize is the number of packed answers kept; 0 disables the cache.
 	cacheSize int
 }
@@ -66,7 +68,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("signpost", err)
 	}
 	key := registryKey(cfg)
-	reg, err := getRegistry(key, cfg.dataDir, cfg.regCfg)
+	reg, err := getRegistry(key, cfg)
 	if err != nil {
 		return plugin.Error("signpost", err)
 	}
@@ -124,6 +126,12 @@ func parse(c *caddy.Controller) (*config, error) {
 	if (cfg.api.token != "" || cfg.api.tls != nil) && cfg.api.addr == "" {
 		return nil, c.Err("token and tls need an api address")
 	}
+	if cfg.etcd != nil && cfg.dataDir != "" {
+		return nil, c.Err("data and etcd cannot be combined: the registry lives either in a data directory or in etcd")
+	}
+	if cfg.etcd != nil {
+		cfg.etcd.Name = serverName(cfg.api.addr)
+	}
 	return cfg, nil
 }
 
@@ -156,6 +164,8 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.opts.serveWarning = true
 	case "data":
 		cfg.dataDir, err = oneArg(c)
+	case "etcd":
+		cfg.etcd, err = parseEtcd(c)
 	case "heartbeat-grace":
 		cfg.regCfg.HeartbeatGrace, err = parseDuration(c, time.Second, 24*time.Hour)
 	case "deregister-after":

@@ -187,7 +187,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestRegistrySurvivesReload(t *testing.T) {
 	const key = "reload.test."
-	reg, err := getRegistry(key, "", registry.Config{})
+	reg, err := getRegistry(key, &config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +196,11 @@ func TestRegistrySurvivesReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A reload: the new instance sets up and starts, then the old one shuts down.
-	again, err := getRegistry(key, "", registry.Config{DeregisterAfter: time.Hour})
+	again, err := getRegistry(key, &config{regCfg: registry.Config{DeregisterAfter: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := getRegistry(key, t.TempDir(), registry.Config{}); err == nil {
+	if _, err := getRegistry(key, &config{dataDir: t.TempDir()}); err == nil {
 		t.Error("a reload moved the registry to a data directory")
 	}
 	acquireRegistry(key)
@@ -219,7 +219,7 @@ func TestRegistrySurvivesReload(t *testing.T) {
 	if _, ok := liveRegistries()[key]; ok {
 		t.Fatal("registry still live after the final shutdown")
 	}
-	if fresh, _ := getRegistry(key, "", registry.Config{}); fresh == reg {
+	if fresh, _ := getRegistry(key, &config{}); fresh == reg {
 		t.Fatal("a new start reused the stopped registry")
 	}
 	releaseRegistry(key)

@@ -173,6 +173,9 @@ func checkSnapshot(s *registry.Snapshot) error {
 				if !svc.HasTag(tag) {
 					return fmt.Errorf("service %s: HasTag(%q) = false, instance %s carries it", svc.Name(), tag, in.ID)
 				}
+				if !s.HasTag(tag) {
+					return fmt.Errorf("snapshot: HasTag(%q) = false, instance %s/%s carries it", tag, svc.Name(), in.ID)
+				}
 			}
 			if got, ok := svc.Instance(in.ID); !ok || got.ID != in.ID {
 				return fmt.Errorf("service %s: Instance(%q) not found", svc.Name(), in.ID)

@@ -216,6 +216,7 @@ type Snapshot struct {
 	index    uint64
 	services *table[string, *Service]
 	addrs    *table[[16]byte, int32] // by Addr.As16: IPv4 and IPv4-mapped alike
+	tagged   *table[string, int32]   // how many services carry each tag
 	counts   [Critical + 1]int
 	nsvc     int
 	changed  chan struct{}
@@ -229,6 +230,7 @@ func emptySnapshot() *Snapshot {
 	return &Snapshot{
 		services: new(table[string, *Service]),
 		addrs:    new(table[[16]byte, int32]),
+		tagged:   new(table[string, int32]),
 		changed:  make(chan struct{}),
 	}
 }
@@ -252,6 +254,13 @@ func (s *Snapshot) Service(name string) *Service {
 func (s *Snapshot) HasAddr(addr netip.Addr) bool {
 	k := addr.As16()
 	n, _ := s.addrs.get(hashAddr(k), k)
+	return n > 0
+}
+
+// HasTag reports whether an instance of any service carries tag: the name
+// _TAG.<zone> then exists, with _SERVICE._TAG.<zone> below it.
+func (s *Snapshot) HasTag(tag string) bool {
+	n, _ := s.tagged.get(hashString(tag), tag)
 	return n > 0
 }
 
@@ -286,6 +295,7 @@ type builder struct {
 	next     *Snapshot
 	services *tableWriter[string, *Service]
 	addrs    *tableWriter[[16]byte, int32]
+	tagged   *tableWriter[string, int32]
 	dirty    bool // whether anything was put
 
 	copiedChecked bool
@@ -295,7 +305,10 @@ func newBuilder(cur *Snapshot) *builder {
 	next := *cur
 	next.changed = make(chan struct{})
 	next.index = cur.index + 1
-	b := &builder{next: &next, services: newTableWriter(cur.services), addrs: newTableWriter(cur.addrs)}
+	b := &builder{
+		next: &next, services: newTableWriter(cur.services), addrs: newTableWriter(cur.addrs),
+		tagged: newTableWriter(cur.tagged),
+	}
 	return b
 }
 
@@ -316,6 +329,7 @@ func (b *builder) put(name string, svc *Service) {
 	if svc != nil && svc.empty() {
 		svc = nil
 	}
+	b.retag(old, svc)
 	b.setChecked(name, old != nil && old.checks > 0, svc != nil && svc.checks > 0)
 	if svc == nil {
 		b.services.delete(h, name)
@@ -347,6 +361,41 @@ func (b *builder) count(svc *Service, sign int) {
 	for h, n := range svc.counts {
 		b.next.counts[h] += sign * int(n)
 	}
+}
+
+// retag counts, across services, the tags that a service gained or lost
+// when old was replaced by svc (either may be nil).
+func (b *builder) retag(old, svc *Service) {
+	var was, is []tagCount
+	if old != nil {
+		was = old.tags
+	}
+	if svc != nil {
+		is = svc.tags
+	}
+	for i, j := 0, 0; i < len(was) || j < len(is); {
+		switch {
+		case j == len(is) || (i < len(was) && was[i].tag < is[j].tag):
+			b.tag(was[i].tag, -1)
+			i++
+		case i == len(was) || is[j].tag < was[i].tag:
+			b.tag(is[j].tag, +1)
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+}
+
+func (b *builder) tag(t string, sign int32) {
+	h := hashString(t)
+	n, _ := b.tagged.t.get(h, t)
+	if n += sign; n <= 0 {
+		b.tagged.delete(h, t)
+	} else {
+		b.tagged.set(h, t, n)
+	}
+	b.next.tagged = b.tagged.t
 }
 
 // ref adds sign to the reference count of address a.

@@ -345,3 +345,32 @@ func TestCheckedServices(t *testing.T) {
 		t.Fatalf("checked services %v after the check was dropped", got)
 	}
 }
+
+func TestSnapshotHasTagAcrossServices(t *testing.T) {
+	r, _ := newRegistry(t, registry.Config{})
+	mustRegister(t, r, inst("web", "w1", "10.0.0.1", 80, "blue"))
+	mustRegister(t, r, inst("web", "w2", "10.0.0.2", 80, "blue", "canary"))
+	mustRegister(t, r, inst("api", "a1", "10.0.0.3", 80, "blue"))
+	for tag, want := range map[string]bool{"blue": true, "canary": true, "green": false} {
+		if got := r.Snapshot().HasTag(tag); got != want {
+			t.Errorf("HasTag(%q) = %v, want %v", tag, got, want)
+		}
+	}
+	if err := r.Deregister("web", "w2"); err != nil {
+		t.Fatal(err)
+	}
+	if r.Snapshot().HasTag("canary") {
+		t.Error("canary is still a tag after its only instance went")
+	}
+	if err := r.Deregister("web", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Snapshot().HasTag("blue") {
+		t.Error("blue is gone while api still carries it")
+	}
+	mustRegister(t, r, inst("api", "a1", "10.0.0.3", 80)) // re-registered without tags
+	if r.Snapshot().HasTag("blue") {
+		t.Error("blue is still a tag after the last instance dropped it")
+	}
+	mustCheck(t, r.Snapshot())
+}

@@ -117,12 +117,23 @@ func (sp *Signpost) apex(ls lookupState) ([]dns.RR, error) {
 }
 
 // emptyNonTerminal answers for names that exist only because there are names
-// below them: NODATA, never NXDOMAIN (RFC 8020).
+// below them: NODATA, never NXDOMAIN (RFC 8020), and NXDOMAIN when nothing
+// is below. addr.<zone> always exists; _LABEL.<zone> exists when LABEL is a
+// service (_LABEL._tcp.<zone> is below it), when it is tcp or udp and any
+// service exists (_SERVICE._LABEL.<zone>), or when an instance of any
+// service carries the tag LABEL (_SERVICE._LABEL.<zone>).
 func (sp *Signpost) emptyNonTerminal(ls lookupState, q query) error {
-	if q.service != "" && ls.snap.Service(q.service) == nil {
-		return errNameNotFound
+	switch l := q.service; {
+	case l == "":
+		return errNoData
+	case ls.snap.Service(l) != nil:
+		return errNoData
+	case (l == "tcp" || l == "udp") && ls.snap.Len() > 0:
+		return errNoData
+	case ls.snap.HasTag(l):
+		return errNoData
 	}
-	return errNoData
+	return errNameNotFound
 }
 
 func (sp *Signpost) address(ls lookupState, q query) ([]dns.RR, error) {

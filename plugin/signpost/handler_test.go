@@ -136,6 +136,10 @@ var dnsTable = []test.Case{
 	{Qname: "mysql.svc.internal.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa}},
 	{Qname: "_mysql.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                           // empty non-terminal (RFC 8020)
 	{Qname: "_nope.svc.internal.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}, // below a missing service
+	{Qname: "_tcp.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                             // _web._tcp is below (RFC 8020)
+	{Qname: "_udp.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // _web._udp is below
+	{Qname: "_replica.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                         // _mysql._replica is below
+	{Qname: "_nosuchtag.svc.internal.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
 	{Qname: "addr.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // empty non-terminal
 	{Qname: "down.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // exists, nothing healthy
 	{Qname: "svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                    // apex
@@ -333,5 +337,19 @@ func TestFailoverCNAMELoopIsBounded(t *testing.T) {
 	}
 	if len(rec.Msg.Answer) != 1 {
 		t.Errorf("at the depth limit, want the CNAME alone: %v", rec.Msg.Answer)
+	}
+}
+
+// With no service at all, nothing exists below _tcp or _udp: NXDOMAIN.
+func TestProtoLabelsOfAnEmptyRegistry(t *testing.T) {
+	sp := &Signpost{Zones: []string{testZone}, reg: registry.New(registry.Config{}), upstream: upstream.New(), opts: options{ttl: 5, negativeTTL: 7}}
+	for _, name := range []string{"_tcp.svc.internal.", "_udp.svc.internal.", "_blue.svc.internal."} {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := sp.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(name, dns.TypeSRV)); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Msg.Rcode != dns.RcodeNameError || len(rec.Msg.Ns) != 1 {
+			t.Errorf("%s: %s with %d authority records, want NXDOMAIN with the SOA", name, dns.RcodeToString[rec.Msg.Rcode], len(rec.Msg.Ns))
+		}
 	}
 }

@@ -19,7 +19,7 @@ const (
 // query is a parsed query name.
 type query struct {
 	kind    kind
-	service string // kindService, and kindENT below a service
+	service string // kindService; for kindENT the label after '_' (a service, tcp, udp or a tag)
 	tag     string // kindService, empty for all instances
 	addr    netip.Addr
 }

@@ -3,15 +3,11 @@ package signpost
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-	"net/netip"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
-
-	"github.com/signpost-dns/signpost/registry"
 )
 
 // ServeDNS implements plugin.Handler.
@@ -30,11 +26,12 @@ func (sp *Signpost) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		}
 	}
 	ls := lookupState{state: state, zone: zone, snap: snap}
-	answer, extra, res, err := sp.lookup(ctx, ls)
+	answer, extra, res, err := sp.lookup(ctx, &ls)
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	m.Truncated = ls.truncated
 	switch {
 	case errors.Is(err, errNameNotFound):
 		if sp.Fall.Through(qname) {
@@ -86,18 +83,18 @@ func (sp *Signpost) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 
 // lookup answers a query inside one of our zones. It returns errNameNotFound
 // or errNoData for negative answers.
-func (sp *Signpost) lookup(ctx context.Context, ls lookupState) (answer, extra []dns.RR, res string, err error) {
+func (sp *Signpost) lookup(ctx context.Context, ls *lookupState) (answer, extra []dns.RR, res string, err error) {
 	q, err := parseName(ls.state.Name(), ls.zone)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	switch q.kind {
 	case kindApex:
-		answer, err = sp.apex(ls)
+		answer, err = sp.apex(*ls)
 	case kindENT:
-		err = sp.emptyNonTerminal(ls, q)
+		err = sp.emptyNonTerminal(*ls, q)
 	case kindAddr:
-		answer, err = sp.address(ls, q)
+		answer, err = sp.address(*ls, q)
 	case kindService:
 		return sp.service(ctx, ls, q)
 	}
@@ -155,7 +152,10 @@ func (sp *Signpost) hinfo(name string) dns.RR {
 	return &dns.HINFO{Hdr: sp.hdr(name, dns.TypeHINFO), Cpu: "RFC8482"}
 }
 
-func (sp *Signpost) service(ctx context.Context, ls lookupState, q query) (answer, extra []dns.RR, res string, err error) {
+// service answers for a service name. Which records the answer may hold is
+// decided once, by pack, for the fast path and this one alike; choose picks
+// those of this reply; this path only turns them into records.
+func (sp *Signpost) service(ctx context.Context, ls *lookupState, q query) (answer, extra []dns.RR, res string, err error) {
 	svc := ls.snap.Service(q.service)
 	if svc == nil || (q.tag != "" && !svc.HasTag(q.tag)) {
 		return nil, nil, "", errNameNotFound
@@ -164,88 +164,48 @@ func (sp *Signpost) service(ctx context.Context, ls lookupState, q query) (answe
 	if qtype == dns.TypeANY {
 		return []dns.RR{sp.hinfo(ls.state.QName())}, nil, resultSuccess, nil
 	}
-	healthy := svc.Select(nil, q.tag, sp.opts.serveWarning)
-	if fo, min := svc.Failover(); fo.IsSet() && len(healthy) < min {
-		answer, extra, err = sp.failover(ctx, ls, svc, fo)
+	pa := sp.answer(packedKey{name: ls.state.Name(), qtype: qtype}, ls.zone, ls.snap)
+	if pa.cname != "" {
+		answer, extra, err = sp.failoverCNAME(ctx, *ls, pa.cname)
 		return answer, extra, resultFailover, err
 	}
-	rand.Shuffle(len(healthy), func(i, j int) { healthy[i], healthy[j] = healthy[j], healthy[i] })
-	if n := sp.opts.maxAnswers; n > 0 && len(healthy) > n {
-		healthy = healthy[:n]
-	}
-	switch qtype {
-	case dns.TypeA, dns.TypeAAAA:
-		answer = sp.addresses(ls.state.QName(), qtype, healthy)
-	case dns.TypeSRV:
-		answer, extra = sp.srv(ls, healthy)
-	}
-	if len(answer) == 0 {
+	if len(pa.answers) == 0 {
 		return nil, nil, "", errNoData
 	}
-	return answer, extra, resultSuccess, nil
+	var abuf, gbuf [64]int
+	c := sp.choose(pa, replyRoom(&ls.state, ls.state.Req.IsEdns0(), questionEnd(ls.state.Req)), abuf[:0], gbuf[:0])
+	ls.truncated = c.truncated
+	answer, extra = sp.render(ls, qtype, pa, c)
+	return answer, extra, pa.result, nil
 }
 
-// addresses returns one A or AAAA record per distinct address of instances.
-func (sp *Signpost) addresses(name string, qtype uint16, instances []*registry.Instance) []dns.RR {
-	var rrs []dns.RR
-	seen := newAddrSet(len(instances))
-	for _, in := range instances {
-		if rr := sp.addrRR(name, qtype, in.Address); rr != nil && seen.add(in.Address) {
-			rrs = append(rrs, rr)
-		}
+// questionEnd is the length of the header and question of a reply to r.
+func questionEnd(r *dns.Msg) int {
+	var buf [256]byte
+	n, err := dns.PackDomainName(r.Question[0].Name, buf[:], 0, nil, false)
+	if err != nil {
+		n = len(r.Question[0].Name) + 1
 	}
-	return rrs
+	return 12 + n + 4
 }
 
-// srv returns one SRV record per instance, with the A or AAAA record of each
-// distinct target as glue.
-func (sp *Signpost) srv(ls lookupState, instances []*registry.Instance) (answer, extra []dns.RR) {
-	name := ls.state.QName()
-	answer = make([]dns.RR, 0, len(instances))
-	seen := newAddrSet(len(instances))
-	for _, in := range instances {
-		target := targetName(in.Address, ls.zone)
-		answer = append(answer, &dns.SRV{Hdr: sp.hdr(name, dns.TypeSRV), Weight: in.Weight, Port: in.Port, Target: target})
-		if seen.add(in.Address) {
-			extra = append(extra, sp.glue(target, in.Address))
+// render turns the records c picked from pa into records of the reply.
+func (sp *Signpost) render(ls *lookupState, qtype uint16, pa *packedAnswer, c choice) (answer, extra []dns.RR) {
+	name, zone := ls.state.QName(), ls.zone
+	answer = make([]dns.RR, 0, len(c.answers))
+	for _, i := range c.answers {
+		r := pa.records[i]
+		if qtype != dns.TypeSRV {
+			answer = append(answer, sp.addrRR(name, qtype, r.addr))
+			continue
 		}
+		answer = append(answer, &dns.SRV{Hdr: sp.hdr(name, dns.TypeSRV), Weight: r.weight, Port: r.port, Target: targetName(r.addr, zone)})
+	}
+	for _, g := range c.glue {
+		a := pa.extraOf[g]
+		extra = append(extra, sp.glue(targetName(a, zone), a))
 	}
 	return answer, extra
-}
-
-// failover answers for a service with too few healthy instances: the VIP
-// addresses, or a CNAME to the load balancer followed through the server's
-// own plugin chain so that a stub resolver gets addresses in one answer.
-func (sp *Signpost) failover(ctx context.Context, ls lookupState, svc *registry.Service, fo registry.Failover) (answer, extra []dns.RR, err error) {
-	name, qtype := ls.state.QName(), ls.state.QType()
-	if fo.Name != "" {
-		return sp.failoverCNAME(ctx, ls, fo.Name)
-	}
-	switch qtype {
-	case dns.TypeA, dns.TypeAAAA:
-		for _, a := range fo.Addrs {
-			if rr := sp.addrRR(name, qtype, a); rr != nil {
-				answer = append(answer, rr)
-			}
-		}
-	case dns.TypeSRV:
-		port := fo.Port
-		if port == 0 {
-			port = svc.CommonPort()
-		}
-		if port == 0 {
-			break
-		}
-		for _, a := range fo.Addrs {
-			target := targetName(a, ls.zone)
-			answer = append(answer, &dns.SRV{Hdr: sp.hdr(name, dns.TypeSRV), Weight: 1, Port: port, Target: target})
-			extra = append(extra, sp.glue(target, a))
-		}
-	}
-	if len(answer) == 0 {
-		return nil, nil, errNoData
-	}
-	return answer, extra, nil
 }
 
 func (sp *Signpost) failoverCNAME(ctx context.Context, ls lookupState, target string) (answer, extra []dns.RR, err error) {
@@ -262,36 +222,4 @@ func (sp *Signpost) failoverCNAME(ctx context.Context, ls lookupState, target st
 		return answer, nil, nil
 	}
 	return append(answer, m.Answer...), nil, nil
-}
-
-// addrSet tracks the addresses already answered, without allocating for the
-// small answers that are the common case.
-type addrSet struct {
-	small []netip.Addr
-	large map[netip.Addr]struct{}
-}
-
-func newAddrSet(n int) addrSet {
-	if n > 16 {
-		return addrSet{large: make(map[netip.Addr]struct{}, n)}
-	}
-	return addrSet{small: make([]netip.Addr, 0, n)}
-}
-
-// add adds a and reports whether it was new.
-func (s *addrSet) add(a netip.Addr) bool {
-	if s.large != nil {
-		if _, ok := s.large[a]; ok {
-			return false
-		}
-		s.large[a] = struct{}{}
-		return true
-	}
-	for _, b := range s.small {
-		if a == b {
-			return false
-		}
-	}
-	s.small = append(s.small, a)
-	return true
 }

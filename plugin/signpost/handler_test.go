@@ -140,9 +140,9 @@ var dnsTable = []test.Case{
 	{Qname: "_udp.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // _web._udp is below
 	{Qname: "_replica.svc.internal.", Qtype: dns.TypeSRV, Ns: []dns.RR{soa}},                         // _mysql._replica is below
 	{Qname: "_nosuchtag.svc.internal.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}},
-	{Qname: "addr.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // empty non-terminal
-	{Qname: "down.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                               // exists, nothing healthy
-	{Qname: "svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},                                    // apex
+	{Qname: "addr.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}}, // empty non-terminal
+	{Qname: "down.svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}}, // exists, nothing healthy
+	{Qname: "svc.internal.", Qtype: dns.TypeA, Ns: []dns.RR{soa}},      // apex
 	{Qname: "svc.internal.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA("svc.internal. 5 IN SOA ns.dns.svc.internal. hostmaster.svc.internal. 1 7200 1800 86400 7")}},
 	// Failover.
 	{Qname: "vip.svc.internal.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("vip.svc.internal. 5 IN A 10.0.0.200")}},

@@ -31,13 +31,29 @@ type packedKey struct {
 	qtype uint16
 }
 
-// packedAnswer is a positive answer in wire form, for one snapshot.
+// packedAnswer is the positive answer to one name and type, for one
+// snapshot: every record it may hold, in wire form and as data, from which
+// each reply picks its own (see choose). It is the one place that decides
+// which records an answer holds; the fast path writes its bytes, the general
+// path turns its data into records, and both pick with choose.
 type packedAnswer struct {
 	index   uint64   // the snapshot it was built from
 	result  string   // for metrics: resultSuccess or resultFailover
 	answers [][]byte // one record each; owner is a pointer to the question
-	glue    []int    // per answer, its record in extra, or -1
+	records []packedRecord
+	glue    []int // per answer, its record in extra, or -1
 	extra   [][]byte
+	extraOf []netip.Addr // the address of each glue record
+	// cname is the load balancer's name when the service fails over to it:
+	// the general path answers with the CNAME and what it leads to.
+	cname string
+}
+
+// packedRecord is what one answer record says: an address, and for SRV its
+// port and weight. Glue records are the A or AAAA record of the address.
+type packedRecord struct {
+	addr         netip.Addr
+	port, weight uint16
 }
 
 type answerCache struct {
@@ -91,13 +107,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // or "" when the query needs the general path.
 func (sp *Signpost) serveCached(w dns.ResponseWriter, r *dns.Msg, state *request.Request, zone string, snap *registry.Snapshot) string {
 	key := packedKey{name: state.Name(), qtype: state.QType()}
-	pa, ok := sp.cache.lru.Get(key)
-	if !ok || pa.index != snap.Index() {
-		var keep bool
-		if pa, keep = sp.pack(key, zone, snap); keep {
-			sp.cache.lru.Add(key, pa)
-		}
-	}
+	pa := sp.answer(key, zone, snap)
 	if pa.answers == nil {
 		return ""
 	}
@@ -107,6 +117,23 @@ func (sp *Signpost) serveCached(w dns.ResponseWriter, r *dns.Msg, state *request
 	*bp = buf
 	bufPool.Put(bp)
 	return pa.result
+}
+
+// answer returns the packed answer for key, from the cache when it holds
+// one for this snapshot.
+func (sp *Signpost) answer(key packedKey, zone string, snap *registry.Snapshot) *packedAnswer {
+	if sp.cache == nil {
+		pa, _ := sp.pack(key, zone, snap)
+		return pa
+	}
+	pa, ok := sp.cache.lru.Get(key)
+	if !ok || pa.index != snap.Index() {
+		var keep bool
+		if pa, keep = sp.pack(key, zone, snap); keep {
+			sp.cache.lru.Add(key, pa)
+		}
+	}
+	return pa
 }
 
 // pack builds the packed answer for key. An answer without records means
@@ -126,25 +153,26 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 	if key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA && key.qtype != dns.TypeSRV {
 		return pa, true
 	}
-	// The zone's offset in the question: 12 bytes of header, then the
-	// labels before the zone, each a length byte and its characters.
-	zoneOff := 12 + len(key.name) - len(zone)
+	// SRV targets are written whole: RFC 2782 (and RFC 3597 for types
+	// newer than RFC 1035) forbids compressing them.
+	zoneWire := appendName(nil, zone)
 	healthy := svc.Select(nil, q.tag, sp.opts.serveWarning)
 	if fo, min := svc.Failover(); fo.IsSet() && len(healthy) < min {
 		if fo.Name != "" {
+			pa.cname, pa.result = fo.Name, resultFailover
 			return pa, true
 		}
 		pa.result = resultFailover
-		sp.packFailover(pa, key.qtype, zoneOff, svc, fo)
+		sp.packFailover(pa, key.qtype, zoneWire, svc, fo)
 	} else {
 		for _, in := range healthy {
-			sp.packInstance(pa, key.qtype, zoneOff, in.Address, in.Port, in.Weight)
+			sp.packInstance(pa, key.qtype, zoneWire, in.Address, in.Port, in.Weight)
 		}
 	}
 	return pa, true
 }
 
-func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneOff int, svc *registry.Service, fo registry.Failover) {
+func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneWire []byte, svc *registry.Service, fo registry.Failover) {
 	port := fo.Port
 	if port == 0 {
 		port = svc.CommonPort()
@@ -153,23 +181,24 @@ func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneOff int, sv
 		return
 	}
 	for _, a := range fo.Addrs {
-		sp.packInstance(pa, qtype, zoneOff, a, port, 1)
+		sp.packInstance(pa, qtype, zoneWire, a, port, 1)
 	}
 }
 
 // packInstance adds the record of one address to pa: its A or AAAA record,
 // or its SRV record with the address as glue. Addresses seen before add no
 // second A record and no second glue.
-func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zoneOff int, a netip.Addr, port, weight uint16) {
+func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zoneWire []byte, a netip.Addr, port, weight uint16) {
 	if qtype != dns.TypeSRV {
 		if (qtype == dns.TypeA) != a.Is4() || pa.hasAddr(a) {
 			return
 		}
 		pa.answers = append(pa.answers, sp.packAddr(nil, a))
+		pa.records = append(pa.records, packedRecord{addr: a})
 		pa.glue = append(pa.glue, -1)
 		return
 	}
-	target := packTarget(nil, a, zoneOff)
+	target := packTarget(nil, a, zoneWire)
 	rr := binary.BigEndian.AppendUint16(nil, 0xC00C) // owner: the question
 	rr = sp.appendHeader(rr, dns.TypeSRV, 6+len(target))
 	rr = binary.BigEndian.AppendUint16(rr, 0) // priority
@@ -185,8 +214,10 @@ func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zoneOff int, a 
 	if glue < 0 {
 		glue = len(pa.extra)
 		pa.extra = append(pa.extra, sp.packAddr(target, a))
+		pa.extraOf = append(pa.extraOf, a)
 	}
 	pa.answers = append(pa.answers, rr)
+	pa.records = append(pa.records, packedRecord{addr: a, port: port, weight: weight})
 	pa.glue = append(pa.glue, glue)
 }
 
@@ -223,73 +254,110 @@ func (sp *Signpost) appendHeader(b []byte, rrtype uint16, rdlen int) []byte {
 	return binary.BigEndian.AppendUint16(b, uint16(rdlen))
 }
 
-// packTarget returns the SRV target of a, <addr-label>.addr.<zone>, with the
-// zone as a pointer into the question.
-func packTarget(b []byte, a netip.Addr, zoneOff int) []byte {
+// packTarget returns the SRV target of a, <addr-label>.addr.<zone>, in full:
+// it is also the owner of the glue, uncompressed so that a record's size
+// here is never less than what CoreDNS's writer makes of it.
+func packTarget(b []byte, a netip.Addr, zoneWire []byte) []byte {
 	l := addrToLabel(a)
 	b = append(b, byte(len(l)))
 	b = append(b, l...)
 	b = append(b, byte(len(addrLabel)))
 	b = append(b, addrLabel...)
-	return binary.BigEndian.AppendUint16(b, 0xC000|uint16(zoneOff))
+	return append(b, zoneWire...)
 }
 
-// writePacked appends to buf the reply to r from pa: records shuffled, at
-// most max-answers of them, cut to the client's buffer size with TC set when
-// answers had to go, glue for the answers that made it while it fits.
+// writePacked appends to buf the reply to r from pa, with the records that
+// choose picks.
 func (sp *Signpost) writePacked(buf []byte, r *dns.Msg, state *request.Request, pa *packedAnswer) []byte {
-	size := state.Size()
-	opt := r.IsEdns0()
-	if opt != nil {
-		size -= 11 // the OPT record of the reply
-	}
-	n := len(pa.answers)
-	var order [64]int
-	perm := order[:0]
-	for i := range n {
-		perm = append(perm, i)
-	}
-	rand.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-	if m := sp.opts.maxAnswers; m > 0 && n > m {
-		perm = perm[:m]
-	}
-
 	buf = append(buf, make([]byte, 12)...)
 	buf = appendName(buf, r.Question[0].Name)
 	buf = binary.BigEndian.AppendUint16(buf, r.Question[0].Qtype)
 	buf = binary.BigEndian.AppendUint16(buf, r.Question[0].Qclass)
-	an, truncated := 0, false
-	for _, i := range perm {
-		if len(buf)+len(pa.answers[i]) > size {
-			truncated = true
-			break
-		}
+	opt := r.IsEdns0()
+	var abuf, gbuf [64]int
+	c := sp.choose(pa, replyRoom(state, opt, len(buf)), abuf[:0], gbuf[:0])
+	for _, i := range c.answers {
 		buf = append(buf, pa.answers[i]...)
-		an++
 	}
-	ar := 0
-	if !truncated && len(pa.extra) > 0 {
-		var small [64]bool
-		seen := small[:]
-		if len(pa.extra) > len(small) {
-			seen = make([]bool, len(pa.extra))
-		}
-		for _, i := range perm[:an] {
-			g := pa.glue[i]
-			if g < 0 || seen[g] || len(buf)+len(pa.extra[g]) > size {
-				continue
-			}
-			seen[g] = true
-			buf = append(buf, pa.extra[g]...)
-			ar++
-		}
+	for _, g := range c.glue {
+		buf = append(buf, pa.extra[g]...)
 	}
+	ar := len(c.glue)
 	if opt != nil {
 		buf = appendOPT(buf, opt)
 		ar++
 	}
-	writeHeader(buf, r, truncated, an, ar)
+	writeHeader(buf, r, c.truncated, len(c.answers), ar)
 	return buf
+}
+
+// replyRoom is how many bytes of records a reply to state may carry after
+// its header and question (head bytes) and its OPT record, if any.
+func replyRoom(state *request.Request, opt *dns.OPT, head int) int {
+	size := state.Size()
+	if opt != nil {
+		size -= 11 // the OPT record of the reply
+	}
+	return size - head
+}
+
+// choice is the records of a packed answer that one reply carries, in order.
+type choice struct {
+	answers   []int // into pa.answers
+	glue      []int // into pa.extra
+	truncated bool  // answers were left out for want of room
+}
+
+// choose picks the records of one reply from pa: answers shuffled, at most
+// max-answers of them, as many as fit in room bytes (TC when one does not),
+// then the glue of the answers taken, each while it fits, when no answer was
+// left out. Sizes are those of the packed records, so that the general path,
+// whose writer compresses at least as well, fits the same records.
+func (sp *Signpost) choose(pa *packedAnswer, room int, answers, glue []int) choice {
+	n := len(pa.answers)
+	for i := range n {
+		answers = append(answers, i)
+	}
+	sp.shuffle(n, func(i, j int) { answers[i], answers[j] = answers[j], answers[i] })
+	if m := sp.opts.maxAnswers; m > 0 && n > m {
+		answers = answers[:m]
+	}
+	c := choice{glue: glue}
+	for k, i := range answers {
+		if room < len(pa.answers[i]) {
+			c.truncated, answers = true, answers[:k]
+			break
+		}
+		room -= len(pa.answers[i])
+	}
+	c.answers = answers
+	if c.truncated || len(pa.extra) == 0 {
+		return c
+	}
+	var small [64]bool
+	seen := small[:]
+	if len(pa.extra) > len(small) {
+		seen = make([]bool, len(pa.extra))
+	}
+	for _, i := range c.answers {
+		g := pa.glue[i]
+		if g < 0 || seen[g] || room < len(pa.extra[g]) {
+			continue
+		}
+		seen[g] = true
+		room -= len(pa.extra[g])
+		c.glue = append(c.glue, g)
+	}
+	return c
+}
+
+// shuffle is rand.Shuffle, or the test's own source of randomness.
+func (sp *Signpost) shuffle(n int, swap func(i, j int)) {
+	if sp.rand != nil {
+		sp.rand.Shuffle(n, swap)
+		return
+	}
+	rand.Shuffle(n, swap)
 }
 
 // writeHeader fills in the 12 header bytes of a reply to r.

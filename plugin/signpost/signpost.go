@@ -6,6 +6,7 @@ package signpost
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 
 	"github.com/coredns/coredns/plugin"
@@ -28,6 +29,7 @@ type Signpost struct {
 	upstream *upstream.Upstream
 	opts     options
 	cache    *answerCache // packed positive answers; nil disables
+	rand     *rand.Rand   // shuffles answers; nil for the global source (tests set one)
 }
 
 // options are the answer settings from the Corefile.
@@ -104,4 +106,6 @@ type lookupState struct {
 	state request.Request
 	zone  string
 	snap  *registry.Snapshot
+	// truncated is set when the answer left records out for want of room.
+	truncated bool
 }

@@ -173,6 +173,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, registry.ErrNoLease), errors.Is(err, registry.ErrStatic):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, registry.ErrNoSpace):
+		writeError(w, http.StatusInsufficientStorage, registry.ErrNoSpace.Error())
 	case errors.Is(err, registry.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error())

@@ -25,6 +25,9 @@ var (
 	ErrNoLease  = errors.New("has no heartbeat lease")
 	ErrStatic   = errors.New("is declared in the Corefile")
 	ErrClosed   = errors.New("registry is closed")
+	// ErrNoSpace is a write that the data directory had no room for (or
+	// no quota left): nothing of it was stored.
+	ErrNoSpace = errors.New("no space left on device: not stored")
 )
 
 // Defaults of Config.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -260,9 +261,10 @@ func (s *store) load() (instances []stored, index uint64, err error) {
 }
 
 // write applies ops and the change index in one transaction, which bbolt
-// commits with fsync before it returns.
+// commits with fsync before it returns. A write the disk has no room for is
+// ErrNoSpace.
 func (s *store) write(ops []op, index uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return noSpace(s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInstances)
 		for _, o := range ops {
 			var err error
@@ -279,8 +281,30 @@ func (s *store) write(ops []op, index uint64) error {
 			}
 		}
 		return tx.Bucket(bucketMeta).Put(keyIndex, []byte(strconv.FormatUint(index, 10)))
-	})
+	}))
 }
+
+// noSpace marks err as ErrNoSpace when the file system had no room or no
+// quota left, keeping its text for the log. bbolt wraps most write errors,
+// but formats those of growing the file with %s, so their text is matched
+// too.
+func noSpace(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()) {
+		return &noSpaceError{err}
+	}
+	return err
+}
+
+// noSpaceError is a write that failed for want of space: it is ErrNoSpace
+// and the error the file system returned, and says what the latter says.
+type noSpaceError struct{ err error }
+
+func (e *noSpaceError) Error() string   { return e.err.Error() }
+func (e *noSpaceError) Unwrap() []error { return []error{ErrNoSpace, e.err} }
 
 func (s *store) close() error { return s.db.Close() }
 

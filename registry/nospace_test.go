@@ -1,0 +1,163 @@
+//go:build linux
+
+package registry_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// smallDiskEnv tells the child process of smallDisk where to mount its file
+// system.
+const smallDiskEnv = "SIGNPOST_TEST_SMALL_DISK"
+
+// smallDisk makes a real full disk without privileges: it runs the calling
+// test again in a child process with a user and mount namespace of its own,
+// where a tmpfs of size (such as "256k") is mounted on a new directory. In
+// the child it returns that directory and true; in the parent it waits for
+// the child, reports its result, and returns false. The mount lives and
+// dies with the child's namespace: nothing outside it sees the file system.
+// Where the kernel allows no user namespaces the test is skipped.
+func smallDisk(t *testing.T, size string) (string, bool) {
+	t.Helper()
+	if dir := os.Getenv(smallDiskEnv); dir != "" {
+		// Keep the mount out of the parent's namespace whatever the
+		// propagation of / is, then mount the small disk.
+		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+			t.Skipf("making / private in the test's mount namespace: %v", err)
+		}
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size); err != nil {
+			t.Skipf("mounting a %s tmpfs: %v", size, err)
+		}
+		return dir, true
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), smallDiskEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err != nil && !errors.As(err, &exit):
+		t.Skipf("no user namespaces here, so no small disk without privileges: %v", err)
+	case strings.Contains(string(out), "--- SKIP"):
+		t.Skipf("the child skipped:\n%s", out)
+	case err != nil:
+		t.Fatalf("in a %s tmpfs: %v\n%s", size, err, out)
+	}
+	t.Logf("in a %s tmpfs:\n%s", size, out)
+	return "", false
+}
+
+// fullInstance is an API registration of about 600 bytes stored.
+func fullInstance(i int) registry.Instance {
+	return registry.Instance{
+		Service: "web", ID: fmt.Sprintf("w%05d", i), Address: netip.MustParseAddr("10.0.0.1"), Port: 80, Weight: 1,
+		Meta: map[string]string{"pad": strings.Repeat("x", 500)}, Source: registry.SourceAPI,
+	}
+}
+
+// fillDisk takes whatever space the file system at dir has left.
+func fillDisk(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bavail != 0 {
+		t.Fatalf("%d blocks free after filling the disk", st.Bavail)
+	}
+}
+
+// TestRegisterNoSpace fills a real disk with registrations: the one that
+// does not fit fails with ErrNoSpace, nothing of it is kept, and on the
+// disk, filled to the last block, deregistrations still work (bbolt writes
+// a delete into pages of its file that earlier writes freed, which take no
+// new blocks on file systems that overwrite in place), after which there is
+// room to register again. A restart finds exactly what was acknowledged.
+func TestRegisterNoSpace(t *testing.T) {
+	dir, ok := smallDisk(t, "256k")
+	if !ok {
+		return
+	}
+	r, err := registry.Open(dir, registry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Stop() }()
+
+	n := 0
+	for ; ; n++ {
+		if n == 10000 {
+			t.Fatal("10000 registrations fit on a 256k disk")
+		}
+		_, err = r.Register(fullInstance(n))
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, registry.ErrNoSpace) || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("registration %d: %v, want ErrNoSpace saying what the disk said", n, err)
+	}
+	if n == 0 {
+		t.Fatal("not one registration fit")
+	}
+	t.Logf("%d registrations fit, then: %v", n, err)
+	if _, ok := r.Snapshot().Service("web").Instance(fullInstance(n).ID); ok {
+		t.Errorf("instance %d is served though it was not stored", n)
+	}
+
+	fillDisk(t, dir)
+	if _, err := r.Register(fullInstance(n)); !errors.Is(err, registry.ErrNoSpace) {
+		t.Errorf("registration on a full disk: %v, want ErrNoSpace", err)
+	}
+	// Free space by deregistering: it must work on the full disk.
+	for i := range n / 2 {
+		if err := r.Deregister("web", fullInstance(i).ID); err != nil {
+			t.Fatalf("deregistration %d on a full disk: %v", i, err)
+		}
+	}
+	// The space they held in the file takes new registrations.
+	for i := n; i < n+n/4; i++ {
+		if _, err := r.Register(fullInstance(i)); err != nil {
+			t.Fatalf("registration %d after deregistering half: %v", i, err)
+		}
+	}
+	want := r.Snapshot().Service("web").Len()
+	r.Stop()
+
+	r, err = registry.Open(dir, registry.Config{})
+	if err != nil {
+		t.Fatalf("reopening the full disk's registry: %v", err)
+	}
+	if got := r.Snapshot().Service("web").Len(); got != want {
+		t.Errorf("%d instances after a restart, want the %d acknowledged", got, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Health is the state of an instance. Only passing instances (and warning
@@ -126,8 +128,8 @@ func (in Instance) normalize() (Instance, error) {
 	if !in.Address.IsValid() {
 		return in, &FieldError{Field: "address", Reason: "must be an IPv4 or IPv6 address"}
 	}
-	if in.Address.IsUnspecified() || in.Address.IsMulticast() {
-		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must be the address of one host, not unspecified or multicast"}
+	if a := in.Address.Unmap(); a.IsUnspecified() || a.IsMulticast() || a == broadcast {
+		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must be the address of one host, not unspecified, broadcast or multicast"}
 	}
 	if in.Address.Zone() != "" {
 		return in, &FieldError{Field: "address", Value: in.Address.String(), Reason: "must not carry an IPv6 zone"}
@@ -169,19 +171,43 @@ func (in Instance) normalize() (Instance, error) {
 	return in, nil
 }
 
+// broadcast is the limited broadcast address, which names no one host.
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// validateMeta checks the size of meta and refuses control characters in
+// its keys and values: they end up in terminals (signpostctl show) and in
+// logs, where a newline or an escape sequence would forge or hide lines.
 func validateMeta(meta map[string]string) error {
 	if len(meta) > MaxMeta {
 		return &FieldError{Field: "meta", Reason: fmt.Sprintf("at most %d keys", MaxMeta)}
 	}
-	for k, v := range meta {
+	for _, k := range slices.Sorted(maps.Keys(meta)) { // the same error for the same body
+		v := meta[k]
 		if k == "" || len(k) > MaxMetaKey {
 			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("keys must be 1 to %d bytes", MaxMetaKey)}
 		}
 		if len(v) > MaxMetaValue {
 			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("values must be at most %d bytes", MaxMetaValue)}
 		}
+		if c, i, ok := controlChar(k); ok {
+			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("keys must not hold control characters, has %U at byte %d", c, i)}
+		}
+		if c, i, ok := controlChar(v); ok {
+			return &FieldError{Field: "meta", Value: k, Reason: fmt.Sprintf("values must not hold control characters, has %U at byte %d", c, i)}
+		}
 	}
 	return nil
+}
+
+// controlChar returns the first control character of s (C0, DEL or C1)
+// and its byte offset.
+func controlChar(s string) (rune, int, bool) {
+	i := strings.IndexFunc(s, unicode.IsControl)
+	if i < 0 {
+		return 0, 0, false
+	}
+	c, _ := utf8.DecodeRuneInString(s[i:])
+	return c, i, true
 }
 
 // ValidateLabel checks that s is a DNS label as Signpost uses them for

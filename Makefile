@@ -6,7 +6,7 @@ SIGNPOST  := $(BIN)/signpost
 CTL       := $(BIN)/signpostctl
 COREFILE  ?= Corefile.example
 
-.PHONY: all build run test vet clean bench etcd
+.PHONY: all build run test vet clean bench fuzz etcd
 
 all: build
 
@@ -58,6 +58,20 @@ BENCH_ROUNDS  ?= 3
 BENCH_OUT     ?=
 bench:
 	$(GO) run ./bench/cmd/benchrun -go $(GO) -seconds $(BENCH_SECONDS) -rounds $(BENCH_ROUNDS) $(if $(BENCH_OUT),-out $(BENCH_OUT))
+
+# Run every fuzz target for FUZZTIME each (make test runs their seeds).
+# Targets found by the fuzzer are written to the package's testdata/fuzz.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./plugin/signpost:FuzzParseName ./plugin/signpost:FuzzServeDNS ./plugin/signpost:FuzzPathsAgree \
+	./plugin/signpost:FuzzParseCorefile ./api:FuzzRegistration ./api:FuzzCheck ./api:FuzzDecodeBody \
+	./registry:FuzzDecodeRecord ./registry:FuzzRestoreBackup
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf $(BIN)

@@ -109,4 +109,3 @@ func FuzzParseCorefile(f *testing.F) {
 		parse(caddy.NewTestController("dns", input))
 	})
 }
-

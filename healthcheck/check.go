@@ -62,6 +62,12 @@ type Check struct {
 
 	Password string // redis: sent with AUTH before PING
 	Service  string // grpc: the service name asked of grpc.health.v1; empty means the whole server
+
+	// Confine, when set, holds the only addresses the probes may connect
+	// to, the targets of http redirects included: a connection elsewhere
+	// fails the probe before it is opened. Empty leaves them free. It is
+	// not part of a Spec: it is where a check may go, not what it is.
+	Confine []netip.Prefix
 }
 
 // ForInstance returns the check aimed at one instance: Target becomes

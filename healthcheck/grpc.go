@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -14,9 +15,14 @@ import (
 // SERVING passes, any other answer or error fails. The connection lives for
 // one probe only, so a removed check leaves nothing open.
 func probeGRPC(ctx context.Context, c Check) error {
-	conn, err := grpc.NewClient("passthrough:///"+c.Target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUserAgent(userAgent))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUserAgent(userAgent)}
+	if len(c.Confine) > 0 {
+		// gRPC dials with a context of its own, without the probe's values.
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return dialer.DialContext(context.WithValue(ctx, confineKey{}, c.Confine), "tcp", addr)
+		}))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+c.Target, opts...)
 	if err != nil {
 		return err
 	}

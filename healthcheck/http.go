@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ var transports = [2]*http.Transport{newTransport(false), newTransport(true)}
 
 func newTransport(skipVerify bool) *http.Transport {
 	return &http.Transport{
-		DialContext:            (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: -1}).DialContext,
+		DialContext:            dialer.DialContext,
 		TLSClientConfig:        &tls.Config{InsecureSkipVerify: skipVerify, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:    10 * time.Second,
 		DisableKeepAlives:      true,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +35,9 @@ func Probe(ctx context.Context, c Check) (Status, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	if len(c.Confine) > 0 {
+		ctx = context.WithValue(ctx, confineKey{}, c.Confine)
+	}
 	err := probers[c.Type](ctx, c)
 	switch {
 	case err == nil:
@@ -60,8 +65,7 @@ func probeTCP(ctx context.Context, c Check) error {
 // keeps no TIME_WAIT socket per probe: thousands of checks would otherwise
 // hold tens of thousands of them.
 func withConn(ctx context.Context, target string, fn func(net.Conn) error) error {
-	d := net.Dialer{KeepAlive: -1} // a probe's connection lives for milliseconds
-	conn, err := d.DialContext(ctx, "tcp", target)
+	conn, err := dialer.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return err
 	}
@@ -76,3 +80,36 @@ func withConn(ctx context.Context, target string, fn func(net.Conn) error) error
 	defer stop()
 	return fn(conn)
 }
+
+// dialer opens the connections of every probe. A probe's connection lives
+// for milliseconds: no keep-alives.
+var dialer = net.Dialer{Timeout: 30 * time.Second, KeepAlive: -1, ControlContext: confined}
+
+// confineKey carries a check's Confine in the context of its probe, down to
+// the dialer.
+type confineKey struct{}
+
+// confined refuses, before connecting, an address outside the Confine of
+// the check whose probe dials. It sees the address the connection is about
+// to be made to, after any name was resolved, so neither a name nor an http
+// redirect leads a probe elsewhere.
+func confined(ctx context.Context, _, address string, _ syscall.RawConn) error {
+	allowed, _ := ctx.Value(confineKey{}).([]netip.Prefix)
+	if len(allowed) == 0 {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: not an IP address and port", address)
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range allowed {
+		if p.Contains(addr) {
+			return nil
+		}
+	}
+	return fmt.Errorf("connecting to %s: %w", ap, errConfined)
+}
+
+// errConfined is a connection refused by the check's Confine.
+var errConfined = errors.New("not an address this check may probe")

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -172,6 +173,7 @@ func (s *Scheduler) Stop() {
 func (s *Scheduler) prepare(key string, c Check) Check {
 	c = c.withDefaults()
 	c.Header = c.Header.Clone()
+	c.Confine = slices.Clone(c.Confine)
 	if err := c.validate(true); err != nil {
 		s.log.Warningf("health check %s is invalid and will fail: %v", key, err)
 	}

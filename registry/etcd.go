@@ -66,6 +66,7 @@ var ErrUnavailable = errors.New("etcd is unavailable")
 // do not go through the raft log.
 type etcdStore struct {
 	cli    *clientv3.Client
+	ka     *keepAlives
 	prefix string
 	name   string
 
@@ -98,6 +99,7 @@ func openEtcd(cfg EtcdConfig) (*etcdStore, error) {
 	}
 	return &etcdStore{
 		cli:    cli,
+		ka:     newKeepAlives(cli),
 		prefix: strings.TrimSuffix(cfg.Prefix, "/") + "/",
 		name:   cfg.Name,
 		leases: make(map[key]clientv3.LeaseID),
@@ -365,14 +367,11 @@ func (e *etcdStore) renew(k key) (ttl time.Duration, ok bool, err error) {
 		return 0, false, nil
 	}
 	err = e.op(func(ctx context.Context) error {
-		resp, err := e.cli.KeepAliveOnce(ctx, id)
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return nil
-		}
+		left, err := e.ka.renew(ctx, id)
 		if err != nil {
 			return err
 		}
-		ttl, ok = time.Duration(resp.TTL)*time.Second, resp.TTL > 0
+		ttl, ok = time.Duration(left)*time.Second, left > 0
 		return nil
 	})
 	return ttl, ok, err
@@ -537,7 +536,10 @@ func (e *etcdStore) setOwned(shard int, v bool, changed func()) {
 	}
 }
 
-func (e *etcdStore) close() error { return e.cli.Close() }
+func (e *etcdStore) close() error {
+	e.ka.close()
+	return e.cli.Close()
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -6,12 +6,20 @@
 // signpost plugin) owns the listener, TLS and the http.Server; because
 // blocking queries hold a request for up to Options.MaxWait, that server
 // must not set a WriteTimeout shorter than MaxWait, and should cancel its
-// BaseContext on shutdown so that waiting requests answer at once.
+// BaseContext on shutdown so that waiting requests answer at once. It
+// should set a ReadTimeout, which bounds the reading of every body: a
+// restore, whose body may be large, extends its own read deadline.
+//
+// Calls that return secrets or replace the registry (save and restore a
+// backup) need the token, and a server without one refuses them. Every
+// other answer masks the secrets of health checks.
 package api
 
 import (
 	"crypto/sha256"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -38,13 +46,18 @@ type Options struct {
 	// MaxBodyBytes limits a request body; larger ones get 413.
 	MaxBodyBytes int64
 	// MaxSnapshotBytes limits the body of a restore (PUT /v1/snapshot),
-	// which holds the whole registry; larger ones get 413.
+	// which holds the whole registry; larger ones get 413. The body is
+	// decoded as it arrives, and one restore runs at a time.
 	MaxSnapshotBytes int64
 	// MaxWait caps the wait of a blocking query, and is its default.
 	MaxWait time.Duration
 	// Logger gets registrations, deregistrations and internal errors; nil
 	// discards them.
 	Logger registry.Logger
+	// CheckTargets widens where a check registered through the API may
+	// probe: by default only its own instance's address (any port), and
+	// also the addresses within these prefixes (see CheckPermitted).
+	CheckTargets []netip.Prefix
 }
 
 func (o Options) withDefaults() Options {
@@ -74,6 +87,9 @@ type handler struct {
 	opts  Options
 	mux   *http.ServeMux
 	token [sha256.Size]byte // digest of opts.Token, compared in constant time
+	// restoring is held by the restore in progress: a second one is
+	// refused rather than queued, so that restores never pile up in memory.
+	restoring sync.Mutex
 }
 
 // NewHandler returns the HTTP handler of the registration API over reg.
@@ -101,10 +117,11 @@ func (h *handler) routes() {
 	h.mux.Handle("GET /v1/services", h.read(h.listServices))
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)
-	// A backup holds the whole registry: both ways need the token whenever
-	// one is set, with or without TokenRead.
-	h.mux.Handle("GET "+snapshotPath, h.guard(h.saveSnapshot, true))
-	h.mux.Handle("PUT "+snapshotPath, h.write(h.restoreSnapshot))
+	// A backup holds the whole registry, secrets included, and a restore
+	// replaces it: both ways need the token, with or without TokenRead, and
+	// a server without a token refuses them.
+	h.mux.Handle("GET "+snapshotPath, h.admin(h.saveSnapshot))
+	h.mux.Handle("PUT "+snapshotPath, h.admin(h.restoreSnapshot))
 }
 
 // ServeHTTP dispatches r, answering unknown paths and methods in JSON like
@@ -126,10 +143,10 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request) {
 	fallback.ServeHTTP(rec, r)
 	switch rec.status {
 	case http.StatusNotFound:
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		refuse(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+		refuse(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
 	default:
 		h.mux.ServeHTTP(w, r)
 	}

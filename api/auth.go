@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // write guards a handler that changes the registry: it needs the token
@@ -19,6 +20,20 @@ func (h *handler) read(next http.HandlerFunc) http.Handler {
 	return h.guard(next, h.opts.TokenRead)
 }
 
+// admin guards a handler that returns secrets or replaces the registry (a
+// backup and its restore). It needs the token, and a server without one
+// refuses it outright: there, anyone who reaches the port could read every
+// check's credentials or wipe every registration.
+func (h *handler) admin(next http.HandlerFunc) http.Handler {
+	if h.opts.Token == "" {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			refuse(w, r, http.StatusForbidden, r.Method+" "+r.URL.Path+
+				` needs a token and this server has none: set "token" or "token-file" in the signpost block of the Corefile`)
+		})
+	}
+	return h.guard(next, true)
+}
+
 func (h *handler) guard(next http.HandlerFunc, needToken bool) http.Handler {
 	if h.opts.Token == "" || !needToken {
 		return next
@@ -26,7 +41,7 @@ func (h *handler) guard(next http.HandlerFunc, needToken bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="signpost"`)
-			writeError(w, http.StatusUnauthorized, "missing or invalid token: send \"Authorization: Bearer <token>\"")
+			refuse(w, r, http.StatusUnauthorized, "missing or invalid token: send \"Authorization: Bearer <token>\"")
 			return
 		}
 		next(w, r)
@@ -43,4 +58,26 @@ func (h *handler) authorized(r *http.Request) bool {
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	return subtle.ConstantTimeCompare(got[:], h.token[:]) == 1
+}
+
+// refuseDrain is how long the body of a refused request may take to
+// arrive, so that a client which sends it is not reset before it reads the
+// answer.
+const refuseDrain = time.Second
+
+// refuse answers a request that is turned away before its body is read.
+// Left alone, net/http would read what is left of a small body (up to 256
+// KiB) to keep the connection, and send the answer only then: a client
+// that declares a body and never sends it would hold the connection,
+// unanswered, until the server's read timeout. Instead the answer goes out
+// at once, the connection closes after it, and the body gets refuseDrain
+// to arrive and be dropped.
+func refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if r.ContentLength != 0 { // -1: a chunked body of unknown length
+		w.Header().Set("Connection", "close")
+		// Not every ResponseWriter supports deadlines (a test recorder does
+		// not); where one does not, there is no connection to hold.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refuseDrain))
+	}
+	writeError(w, status, msg)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -87,16 +86,18 @@ var errCheckAndTTL = &registry.FieldError{
 	Reason: "cannot be combined with ttl: register with a ttl (the instance renews its lease) or with a check (the server probes it), not both",
 }
 
-// redacted stands for a secret in the checks the API shows.
-const redacted = "***"
+// redacted stands for a secret in the checks the API shows; redactedURL
+// for one within a URL, as url.URL.Redacted writes it.
+const (
+	redacted    = "***"
+	redactedURL = "xxxxx"
+)
 
-// secretHeaders are request headers of http checks whose values are
-// credentials.
-var secretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie"}
-
-// renderCheck returns a stored check as the API shows it, with its secrets
-// (a redis password, the password of a URL, credential headers) masked:
-// reads need no token unless the server asks for one. nil for none.
+// renderCheck returns a stored check as the API shows it, with everything
+// that may be a secret masked: a redis password, the password and the query
+// values of a URL (?api_key=...), and the value of every header, whatever
+// its name (X-Api-Key as much as Authorization). Reads need no token unless
+// the server asks for one. nil for none.
 func renderCheck(stored string) *healthcheck.Spec {
 	if stored == "" {
 		return nil
@@ -108,19 +109,39 @@ func renderCheck(stored string) *healthcheck.Spec {
 	if spec.Password != "" {
 		spec.Password = redacted
 	}
-	if u, err := url.Parse(spec.URL); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			spec.URL = u.Redacted()
-		}
-	}
+	spec.URL = redactURL(spec.URL)
 	for k := range spec.Header {
-		for _, secret := range secretHeaders {
-			if http.CanonicalHeaderKey(k) == secret {
-				spec.Header[k] = redacted
-			}
-		}
+		spec.Header[k] = redacted
 	}
 	return &spec
+}
+
+// redactURL masks the password and the query values of a check's URL.
+// A part of the query without a name=value form is masked whole, since it
+// cannot be told from a token. The fragment, which is never sent, is kept.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return redactedURL // the registry only holds URLs that parsed
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), redactedURL)
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, part := range parts {
+			if name, _, ok := strings.Cut(part, "="); ok {
+				parts[i] = name + "=" + redactedURL
+			} else if part != "" {
+				parts[i] = redactedURL
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	return u.String()
 }
 
 // checkNote is the check of an instance for a log line.

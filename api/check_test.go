@@ -24,10 +24,11 @@ func (f *fixture) storedCheck(service, id string) string {
 func TestRegisterCheck(t *testing.T) {
 	f := newFixture(t, Options{})
 	got := f.register("web", "w1", `{"address":"10.0.0.5","port":8080,"check":{"type":"http","path":"/healthz","interval":"5s","expect":"ok","header":{"x-probe":"signpost"}}}`)
-	// Every default spelled out: what the API shows is what the probes do.
+	// Every default spelled out: what the API shows is what the probes do,
+	// header values masked.
 	wantCheck := &healthcheck.Spec{
 		Type: "http", Path: "/healthz", Interval: "5s", Timeout: "2s", Rise: 2, Fall: 3, Method: "GET",
-		Header: map[string]string{"X-Probe": "signpost"}, Expect: "ok",
+		Header: map[string]string{"X-Probe": "***"}, Expect: "ok",
 	}
 	want := instanceJSON{
 		Service: "web", ID: "w1", Address: "10.0.0.5", Port: 8080, Tags: []string{}, Meta: map[string]string{}, Weight: 1,
@@ -85,19 +86,56 @@ func TestRegisterCheckShownInGET(t *testing.T) {
 
 func TestRenderCheckHidesSecrets(t *testing.T) {
 	f := newFixture(t, Options{})
-	got := f.register("web", "w1", `{"address":"10.0.0.5","port":443,"check":{"type":"https","url":"https://probe:pa55@10.0.0.5/healthz","header":{"authorization":"Bearer tok","Cookie":"s=1","X-Probe":"signpost"}}}`)
+	body := `{"address":"10.0.0.5","port":443,"check":{"type":"https",` +
+		`"url":"https://probe:pa55@10.0.0.5/healthz?api_key=querysecret&verbose=1",` +
+		`"header":{"authorization":"Bearer tok","Cookie":"s=1","X-Api-Key":"xkey-secret","X-Probe":"signpost"}}}`
+	got := f.register("web", "w1", body)
 	if got.Check == nil {
 		t.Fatal("no check in the answer")
 	}
-	if got.Check.URL != "https://probe:xxxxx@10.0.0.5/healthz" {
-		t.Errorf("url %q, want its password masked", got.Check.URL)
+	if got.Check.URL != "https://probe:xxxxx@10.0.0.5/healthz?api_key=xxxxx&verbose=xxxxx" {
+		t.Errorf("url %q, want its password and query values masked", got.Check.URL)
 	}
-	want := map[string]string{"Authorization": "***", "Cookie": "***", "X-Probe": "signpost"}
+	want := map[string]string{"Authorization": "***", "Cookie": "***", "X-Api-Key": "***", "X-Probe": "***"}
 	if !reflect.DeepEqual(got.Check.Header, want) {
 		t.Errorf("header %v, want %v", got.Check.Header, want)
 	}
+	// Every read answer masks them: the service, and the list of services.
+	for _, path := range []string{"/v1/services/web", "/v1/services"} {
+		rec := f.do("GET", path, "")
+		for _, secret := range []string{"pa55", "querysecret", "xkey-secret", "Bearer tok", "s=1", "signpost"} {
+			if strings.Contains(rec.Body.String(), secret) {
+				t.Errorf("GET %s shows %q: %s", path, secret, rec.Body)
+			}
+		}
+	}
+	// The probes still get them.
+	c, err := healthcheck.DecodeSpec(f.storedCheck("web", "w1"))
+	if err != nil || c.Target != "https://probe:pa55@10.0.0.5/healthz?api_key=querysecret&verbose=1" || c.Header.Get("X-Api-Key") != "xkey-secret" {
+		t.Errorf("stored check %+v, %v: want its secrets kept", c, err)
+	}
 	if renderCheck("") != nil {
 		t.Error("an instance without a check shows one")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"http://10.0.0.5:8080/healthz", "http://10.0.0.5:8080/healthz"},
+		{"http://user@10.0.0.5/", "http://user@10.0.0.5/"},
+		{"http://user:pw@10.0.0.5/", "http://user:xxxxx@10.0.0.5/"},
+		{"http://10.0.0.5/?token=abc", "http://10.0.0.5/?token=xxxxx"},
+		{"http://10.0.0.5/?a=1&b=&c=%2F", "http://10.0.0.5/?a=xxxxx&b=xxxxx&c=xxxxx"},
+		{"http://10.0.0.5/?AbCdEf123", "http://10.0.0.5/?xxxxx"},
+		{"http://10.0.0.5/?a=1&&b=2", "http://10.0.0.5/?a=xxxxx&&b=xxxxx"},
+		{"https://u:p@10.0.0.5/x?k=v#frag", "https://u:xxxxx@10.0.0.5/x?k=xxxxx#frag"},
+		{"http://[::1", "xxxxx"},
+	}
+	for _, tc := range tests {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 

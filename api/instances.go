@@ -57,6 +57,9 @@ func (h *handler) parseRegistration(w http.ResponseWriter, r *http.Request) (reg
 	}
 	in, err := body.instance()
 	in.Service, in.ID = service, id
+	if err == nil {
+		err = h.permitCheck(in)
+	}
 	return in, err
 }
 

@@ -2,6 +2,7 @@ package signpost
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signpost-dns/signpost/api"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -17,13 +19,19 @@ import (
 // before a reload and started again by the new instance, which binds the
 // same address once the old listener is closed. The listener is exclusive
 // (no SO_REUSEPORT): a second process on the address fails to start instead
-// of taking a share of the registrations.
+// of taking a share of the registrations. Its connections are capped, in
+// all and per client address (limitListener), and every request is read
+// within a deadline, so that no client can hold the descriptors that DNS
+// over TCP and the other clients need.
 type apiServer struct {
 	cfg apiConfig
 	reg *registry.Registry
+	// maxConns and maxConnsPerAddr override apiConnLimits where set.
+	maxConns, maxConnsPerAddr int
 
 	mu     sync.Mutex
 	srv    *http.Server
+	addr   net.Addr           // where it listens, once started
 	cancel context.CancelFunc // ends blocking queries on stop
 	done   chan struct{}
 }
@@ -39,18 +47,17 @@ func (a *apiServer) start() error {
 	if a.srv != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.addr)
+	tcp, err := net.Listen("tcp", a.cfg.addr)
 	if err != nil {
 		return fmt.Errorf("api %s: cannot listen, is another Signpost (or another program) using the address? %w", a.cfg.addr, err)
 	}
-	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{
-		BaseContext:       func(net.Listener) context.Context { return base },
-		Handler:           newAPIHandler(a.reg, a.cfg),
-		TLSConfig:         a.cfg.tls,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	total, perAddr := apiConnLimits(openFileLimit())
+	if a.maxConns > 0 {
+		total, perAddr = a.maxConns, a.maxConnsPerAddr
 	}
+	ln := newLimitListener(tcp, total, perAddr, log.Warningf)
+	base, cancel := context.WithCancel(context.Background())
+	srv := newHTTPServer(newAPIHandler(a.reg, a.cfg), a.cfg.tls, base)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -64,9 +71,26 @@ func (a *apiServer) start() error {
 			log.Errorf("api on %s: %v", a.cfg.addr, err)
 		}
 	}()
-	a.srv, a.cancel, a.done = srv, cancel, done
-	log.Infof("registration API listening on %s", listenURL(a.cfg, ln.Addr()))
+	a.srv, a.cancel, a.done, a.addr = srv, cancel, done, ln.Addr()
+	log.Infof("registration API listening on %s (at most %d connections, %d per client address)", listenURL(a.cfg, ln.Addr()), total, perAddr)
 	return nil
+}
+
+// newHTTPServer returns the API's server. Every request is read within a
+// deadline, head and body, so a slow or silent client cannot hold a
+// connection; answers are written within one, too, long enough for a
+// blocking query that waits its longest.
+func newHTTPServer(h http.Handler, tlsCfg *tls.Config, base context.Context) *http.Server {
+	return &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
+		Handler:           h,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: apiReadHeaderTimeout,
+		ReadTimeout:       apiReadTimeout,
+		WriteTimeout:      api.DefaultMaxWait + time.Minute,
+		IdleTimeout:       apiIdleTimeout,
+		MaxHeaderBytes:    apiMaxHeaderBytes,
+	}
 }
 
 // stop shuts the API down, letting requests in flight finish, and waits for
@@ -84,7 +108,7 @@ func (a *apiServer) stop() error {
 		a.srv.Close()
 	}
 	<-a.done
-	a.srv, a.cancel, a.done = nil, nil, nil
+	a.srv, a.cancel, a.done, a.addr = nil, nil, nil, nil
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 
 // TestRegisterCheckRoundTrip registers an instance with a check through the
 // real API and reads it back: the server stores the check the probes run,
-// answers with it (defaults filled in, password masked), and the instance
+// answers with it (defaults filled in, secrets masked), and the instance
 // starts critical.
 func TestRegisterCheckRoundTrip(t *testing.T) {
 	reg, srv := newServer(t, api.Options{})
@@ -32,14 +32,14 @@ func TestRegisterCheckRoundTrip(t *testing.T) {
 	}
 	want := &client.CheckSpec{
 		Type: "http", Path: "/healthz", Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 4,
-		Method: "GET", Header: map[string]string{"X-Probe": "signpost"}, Expect: "ok",
+		Method: "GET", Header: map[string]string{"X-Probe": "***"}, Expect: "ok",
 	}
 	if !reflect.DeepEqual(in.Check, want) || in.Health != client.Critical || in.TTL != 0 {
 		t.Errorf("registered %+v with check %+v\nwant critical with check %+v", in, in.Check, want)
 	}
 	stored, _ := reg.Snapshot().Service("web").Instance("w1")
 	hc, err := healthcheck.DecodeSpec(stored.Check)
-	if err != nil || hc.Path != "/healthz" || hc.Interval != 5*time.Second || hc.Fall != 4 || hc.Expect != "ok" {
+	if err != nil || hc.Path != "/healthz" || hc.Interval != 5*time.Second || hc.Fall != 4 || hc.Expect != "ok" || hc.Header.Get("X-Probe") != "signpost" {
 		t.Errorf("the registry holds %q (%+v, %v)", stored.Check, hc, err)
 	}
 

@@ -11,8 +11,9 @@ const snapshotPath = "/v1/snapshot"
 
 // Snapshot writes a backup of every instance registered through the API to
 // w: a JSON document that Restore, on this or another server, brings back.
-// Instances declared in a server's Corefile are not part of it. Where a
-// token is set on the server, the call needs it even for reading.
+// Instances declared in a server's Corefile are not part of it. The call
+// needs the server's token (WithToken), and a server without one refuses
+// it with 403: a backup holds the credentials of health checks.
 //
 // A network error or a 5xx answer moves on to the next server as long as
 // nothing was written to w yet; an error while the backup is being copied
@@ -29,7 +30,9 @@ func (c *Client) Snapshot(ctx context.Context, w io.Writer) error {
 // with those of a backup that Snapshot wrote, in one change: instances not
 // in the backup are removed, Corefile instances are kept, and restored
 // leases get the server's heartbeat grace. A backup the server finds wrong
-// is refused whole with a 400 answer and changes nothing.
+// is refused whole with a 400 answer and changes nothing. Like Snapshot it
+// needs the server's token; a server busy with another restore answers
+// 409.
 //
 // Restore reads r to the end before it sends anything, and holds the backup
 // in memory, so that after a network error or a 5xx answer it can send the

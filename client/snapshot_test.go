@@ -92,10 +92,30 @@ func TestSnapshotNeedsToken(t *testing.T) {
 	}
 }
 
-func TestRestoreRefused(t *testing.T) {
+// TestSnapshotRefusedWithoutServerToken checks that a server without a
+// token refuses both calls with 403, which no other server is asked about.
+func TestSnapshotRefusedWithoutServerToken(t *testing.T) {
 	srv := apiServer(t, api.Options{})
 	second := newFake(t, status(200, `{"instances":0,"index":1}`))
-	c, _ := New([]string{srv.URL, second.URL}, fastRetry(4))
+	c, _ := New([]string{srv.URL, second.URL}, fastRetry(4), WithToken("s3cret"))
+	var w bytes.Buffer
+	if err := c.Snapshot(context.Background(), &w); StatusCode(err) != http.StatusForbidden || w.Len() != 0 {
+		t.Errorf("snapshot: %v, %d bytes written", err, w.Len())
+	}
+	err := c.Restore(context.Background(), strings.NewReader(`{"version":1,"index":0,"instances":[]}`))
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden || !strings.Contains(e.Message, `set "token" or "token-file"`) {
+		t.Errorf("restore: %v", err)
+	}
+	if second.hits.Load() != 0 {
+		t.Error("a refused call was sent to another server")
+	}
+}
+
+func TestRestoreRefused(t *testing.T) {
+	srv := apiServer(t, api.Options{Token: "s3cret"})
+	second := newFake(t, status(200, `{"instances":0,"index":1}`))
+	c, _ := New([]string{srv.URL, second.URL}, fastRetry(4), WithToken("s3cret"))
 	err := c.Restore(context.Background(), strings.NewReader(`{"version":2,"index":0,"instances":[]}`))
 	var e *Error
 	if !errors.As(err, &e) || e.Status != 400 || e.Message != "backup: format version 2, this server reads version 1" {

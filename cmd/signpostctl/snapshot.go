@@ -31,12 +31,15 @@ removed, Corefile instances are kept, and instances with a ttl get the
 server's heartbeat-grace to renew. A backup the server finds wrong is
 refused whole and changes nothing.
 
-Both need the token whenever the server has one, even for saving: a backup
-holds the whole registry. --timeout bounds the whole transfer; raise it for
-a large registry.`,
+Both need the server's token, even for saving: a backup holds the whole
+registry, with the credentials of its health checks, and a restore replaces
+it. A server without a token refuses both (HTTP 403). A server takes one
+restore at a time, of at most 64 MiB. --timeout bounds the whole transfer;
+raise it for a large registry.`,
 	minArgs: 2, maxArgs: 2,
 	examples: `  # Nightly backup; the old file stays until the new one is complete.
-  signpostctl --server http://10.0.0.2:8053 snapshot save /var/backups/signpost.json
+  SIGNPOST_TOKEN=$(cat /etc/signpost/token) \
+      signpostctl --server http://10.0.0.2:8053 snapshot save /var/backups/signpost.json
 
   # Bring the registrations back on a new server (its own data directory).
   SIGNPOST_TOKEN=$(cat /etc/signpost/token) \

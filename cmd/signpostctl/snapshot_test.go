@@ -82,6 +82,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 
 func TestSnapshotSaveKeepsOldFileOnFailure(t *testing.T) {
 	_, srv := newServer(t, api.Options{Token: "s3cret"})
+	_, noToken := newServer(t, api.Options{})
 	notBackup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, "<html>captive portal</html>")
@@ -98,6 +99,8 @@ func TestSnapshotSaveKeepsOldFileOnFailure(t *testing.T) {
 		stderr string
 	}{
 		{"no token", []string{"--server", srv.URL}, `signpostctl: snapshot: missing or invalid token: send "Authorization: Bearer <token>" (HTTP 401)`},
+		{"server without a token", []string{"--server", noToken.URL, "--token", "s3cret"},
+			`signpostctl: snapshot: GET /v1/snapshot needs a token and this server has none: set "token" or "token-file" in the signpost block of the Corefile (HTTP 403)`},
 		{"not json", []string{"--server", notBackup.URL}, "signpostctl: snapshot: the server's answer is not a backup: invalid character '<'"},
 		{"no instances", []string{"--server", emptyList.URL}, `signpostctl: snapshot: the server's answer is not a backup: it has no "instances" list`},
 	}
@@ -123,7 +126,7 @@ func TestSnapshotSaveKeepsOldFileOnFailure(t *testing.T) {
 }
 
 func TestSnapshotRestoreErrors(t *testing.T) {
-	reg, srv := newServer(t, api.Options{})
+	reg, srv := newServer(t, api.Options{Token: "s3cret"})
 	mustRegister(t, reg, "keep", "k1", "10.0.0.5", 0)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -134,7 +137,7 @@ func TestSnapshotRestoreErrors(t *testing.T) {
 		}
 		return p
 	}
-	env := []string{"SIGNPOST_SERVER=" + srv.URL}
+	env := []string{"SIGNPOST_SERVER=" + srv.URL, "SIGNPOST_TOKEN=s3cret"}
 	missing := filepath.Join(dir, "missing.json")
 	ctl(ctx, env, "snapshot", "restore", missing).check(t, 1, "", "signpostctl: snapshot: open "+missing+": no such file or directory")
 	empty := write("empty.json", "")

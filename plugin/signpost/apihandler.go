@@ -8,5 +8,7 @@ import (
 )
 
 func newAPIHandler(reg *registry.Registry, cfg apiConfig) http.Handler {
-	return api.NewHandler(reg, api.Options{Token: cfg.token, TokenRead: cfg.tokenRead, Logger: log})
+	return api.NewHandler(reg, api.Options{
+		Token: cfg.token, TokenRead: cfg.tokenRead, CheckTargets: cfg.checkTargets, Logger: log,
+	})
 }

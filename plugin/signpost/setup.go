@@ -57,6 +57,9 @@ type apiConfig struct {
 	token     string
 	tokenRead bool
 	tls       *tls.Config
+	// checkTargets are where checks registered through the API may probe
+	// besides their own instance's address.
+	checkTargets []netip.Prefix
 }
 
 func setup(c *caddy.Controller) error {
@@ -77,6 +80,7 @@ func setup(c *caddy.Controller) error {
 		sp.cache = newAnswerCache(cfg.cacheSize)
 	}
 	api := &apiServer{cfg: cfg.api, reg: reg}
+	targets := claimCheckTargets(c, key, cfg.api.checkTargets)
 
 	startup := func() error {
 		if err := reg.ApplyStatic(cfg.static); err != nil {
@@ -88,11 +92,15 @@ func setup(c *caddy.Controller) error {
 		return nil
 	}
 	c.OnStartup(func() error {
+		setCheckTargets(key, targets.prefixes) // before the first probe
 		acquireRegistry(key)
 		return startup()
 	})
 	c.OnRestart(api.stop)
-	c.OnRestartFailed(startup)
+	c.OnRestartFailed(func() error {
+		setCheckTargets(key, targets.prefixes)
+		return startup()
+	})
 	c.OnShutdown(func() error {
 		err := api.stop()
 		releaseRegistry(key)
@@ -149,6 +157,8 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.api.tokenRead, err = parseOnOff(c)
 	case "tls":
 		cfg.api.tls, err = parseTLS(c)
+	case "check-targets":
+		cfg.api.checkTargets, err = parseCheckTargets(c, cfg.api.checkTargets)
 	case "ttl":
 		cfg.opts.ttl, err = parseTTL(c)
 	case "negative-ttl":
@@ -244,6 +254,33 @@ func parseTLS(c *caddy.Controller) (*tls.Config, error) {
 		return nil, c.Errf("loading tls certificate: %v", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// parseCheckTargets reads "check-targets CIDR...", adding to the prefixes
+// of earlier lines. A bare IP stands for itself.
+func parseCheckTargets(c *caddy.Controller, prefixes []netip.Prefix) ([]netip.Prefix, error) {
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return nil, c.ArgErr()
+	}
+	for _, a := range args {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(a)
+			if aerr != nil || addr.Zone() != "" {
+				return nil, c.Errf("invalid check-targets %q: want a CIDR prefix such as 10.0.0.0/8 or an IP address", a)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		p = p.Masked()
+		if p.Addr().Is4In6() {
+			// Probes connect to IPv4 addresses as IPv4: a mapped prefix would
+			// never match.
+			return nil, c.Errf("invalid check-targets %q: write IPv4 prefixes as IPv4, such as 10.0.0.0/8", a)
+		}
+		prefixes = append(prefixes, p)
+	}
+	return prefixes, nil
 }
 
 func parseDuration(c *caddy.Controller, min, max time.Duration) (time.Duration, error) {

@@ -137,13 +137,13 @@ func TestProbeTargetsRefused(t *testing.T) {
 
 	// Its own address, on any port, is fine; a redirect from there to
 	// elsewhere is not followed.
-	inst, _ := loopbackServer(t, "127.0.0.2", http.RedirectHandler(other.URL+"/latest/meta-data/", http.StatusFound))
+	inst, instHits := loopbackServer(t, "127.0.0.2", http.RedirectHandler(other.URL+"/latest/meta-data/", http.StatusFound))
 	port := inst.Listener.Addr().(*net.TCPAddr).Port
 	c.expect(t, http.StatusOK, http.MethodPut, instPath("web", "w2"), regBody("127.0.0.2", port,
 		`, "check": {"type":"http","path":"/healthz","expect":"secret","interval":"1s","rise":1}`))
 	c.stayCritical(t, "web", "w2", otherHits, 2500*time.Millisecond)
-	if out := s.out.String(); !strings.Contains(out, "not an address this check may probe") {
-		t.Errorf("the log does not say why the probe failed:\n%s", abridge(out, 40))
+	if instHits.Load() == 0 {
+		t.Error("the instance was never probed, so its redirect was never tried")
 	}
 }
 

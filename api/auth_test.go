@@ -61,7 +61,7 @@ func TestRefusedBeforeBody(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, tc.opts)
 			srv := httptest.NewServer(f.h)
-			defer srv.Close()
+			t.Cleanup(srv.Close) // after the connection closes: it waits for its request
 			conn := sendHeadOnly(t, srv, tc.method, tc.path, tc.auth)
 			conn.SetReadDeadline(time.Now().Add(refusalWait))
 			br := bufio.NewReader(conn)

@@ -546,10 +546,10 @@ func (p *probedListener) close() {
 }
 
 // probedCheck is the check of the API-registered instances: tcp every
-// 200ms, timeout 100ms (half the interval), rise 2, fall 3 (the defaults).
+// 1s (the least the API takes), timeout 500ms (half the interval), rise 2, fall 3 (the defaults).
 const (
-	probedInterval = 200 * time.Millisecond
-	probedTimeout  = 100 * time.Millisecond
+	probedInterval = time.Second
+	probedTimeout  = 500 * time.Millisecond
 	probedRise     = 2
 	probedFall     = 3
 )
@@ -579,13 +579,13 @@ func TestHealthCheckRegistered(t *testing.T) {
 	ln := newProbedListener(t)
 	path := instPath("probed", "p1")
 
-	r := c.expect(t, http.StatusOK, http.MethodPut, path, regBody("127.0.0.1", ln.port, `, "check": {"type": "tcp", "interval": "200ms"}`))
+	r := c.expect(t, http.StatusOK, http.MethodPut, path, regBody("127.0.0.1", ln.port, `, "check": {"type": "tcp", "interval": "1s"}`))
 	var in healthInstance
 	if err := json.Unmarshal([]byte(r.body), &in); err != nil {
 		t.Fatalf("PUT %s: %v in %s", path, err, r.body)
 	}
-	if in.Health != "critical" || in.Check == nil || in.Check.Type != "tcp" || in.Check.Interval != "200ms" ||
-		in.Check.Timeout != "100ms" || in.Check.Rise != probedRise || in.Check.Fall != probedFall {
+	if in.Health != "critical" || in.Check == nil || in.Check.Type != "tcp" || in.Check.Interval != "1s" ||
+		in.Check.Timeout != "500ms" || in.Check.Rise != probedRise || in.Check.Fall != probedFall {
 		t.Errorf("PUT %s: %s, want critical with the check and its defaults", path, r.body)
 	}
 	// Registered but not yet probed rise times: the name exists, with
@@ -619,9 +619,9 @@ func TestHealthCheckRegistered(t *testing.T) {
 	// A probe already running may still land; after that, none.
 	time.Sleep(probedInterval + 100*time.Millisecond)
 	before := ln.accepts.Load()
-	time.Sleep(5 * probedInterval)
+	time.Sleep(3 * probedInterval)
 	if after := ln.accepts.Load(); after != before {
-		t.Errorf("%d probes in the %v after deregistration, want none", after-before, 5*probedInterval)
+		t.Errorf("%d probes in the %v after deregistration, want none", after-before, 3*probedInterval)
 	}
 }
 
@@ -653,8 +653,8 @@ func TestHealthCheckHTTPExpect(t *testing.T) {
 	t.Cleanup(hs.Close)
 	port := hs.Listener.Addr().(*net.TCPAddr).Port
 	path := instPath("web", "w1")
-	check := `, "check": {"type": "http", "path": "/healthz", "interval": "200ms", "timeout": "150ms", "expect": "\"ok\"", "header": {"X-Probe": "signpost"}}`
-	const interval, timeout = 200 * time.Millisecond, 150 * time.Millisecond
+	check := `, "check": {"type": "http", "path": "/healthz", "interval": "1s", "timeout": "500ms", "expect": "\"ok\"", "header": {"X-Probe": "signpost"}}`
+	const interval, timeout = time.Second, 500 * time.Millisecond
 
 	r := c.expect(t, http.StatusOK, http.MethodPut, path, regBody("127.0.0.1", port, check))
 	var in healthInstance

@@ -34,6 +34,7 @@ var errStreamBroken = errors.New("etcd keep-alive stream broke")
 type kaStream struct {
 	mu      sync.Mutex
 	stream  pb.Lease_LeaseKeepAliveClient // nil until opened, and after it broke
+	cancel  context.CancelFunc            // ends stream
 	waiters map[int64][]chan kaResult     // by lease, in the order sent
 }
 
@@ -52,32 +53,47 @@ func newKeepAlives(cli *clientv3.Client) *keepAlives {
 func (k *keepAlives) renew(ctx context.Context, id clientv3.LeaseID) (int64, error) {
 	s := &k.streams[k.next.Add(1)%keepAliveStreams]
 	ch := make(chan kaResult, 1)
-	if err := k.send(s, int64(id), ch); err != nil {
+	stream, err := k.send(s, int64(id), ch)
+	if err != nil {
 		return 0, err
 	}
 	select {
 	case r := <-ch:
 		return r.ttl, r.err
 	case <-ctx.Done():
-		return 0, ctx.Err() // the answer, when it comes, finds a buffered channel
+		// No answer in time: the stream may hang on a connection that
+		// is gone. End it; the next renewal opens another. A late
+		// answer finds a buffered channel.
+		s.reset(stream)
+		return 0, ctx.Err()
 	}
 }
 
-func (k *keepAlives) send(s *kaStream, id int64, ch chan kaResult) error {
+// reset ends stream if it is still s's.
+func (s *kaStream) reset(stream pb.Lease_LeaseKeepAliveClient) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream == stream && s.cancel != nil {
+		s.cancel()
+	}
+}
+
+func (k *keepAlives) send(s *kaStream, id int64, ch chan kaResult) (pb.Lease_LeaseKeepAliveClient, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stream == nil {
 		if err := k.open(s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s.waiters[id] = append(s.waiters[id], ch)
 	if err := s.stream.Send(&pb.LeaseKeepAliveRequest{ID: id}); err != nil {
 		q := s.waiters[id]
 		s.waiters[id] = q[:len(q)-1]
-		return err
+		s.cancel()
+		return nil, err
 	}
-	return nil
+	return s.stream, nil
 }
 
 // open starts a stream and the goroutine that reads its answers. The caller
@@ -90,11 +106,13 @@ func (k *keepAlives) open(s *kaStream) error {
 	if conn == nil {
 		return errStreamBroken
 	}
-	stream, err := pb.NewLeaseClient(conn).LeaseKeepAlive(clientv3.WithRequireLeader(k.ctx))
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(k.ctx))
+	stream, err := pb.NewLeaseClient(conn).LeaseKeepAlive(ctx)
 	if err != nil {
+		cancel()
 		return err
 	}
-	s.stream, s.waiters = stream, make(map[int64][]chan kaResult)
+	s.stream, s.cancel, s.waiters = stream, cancel, make(map[int64][]chan kaResult)
 	k.wg.Go(func() { k.read(s, stream) })
 	return nil
 }
@@ -113,7 +131,8 @@ func (k *keepAlives) read(s *kaStream, stream pb.Lease_LeaseKeepAliveClient) {
 						ch <- kaResult{err: errors.Join(errStreamBroken, rpctypes.Error(err))}
 					}
 				}
-				s.stream, s.waiters = nil, nil
+				s.cancel()
+				s.stream, s.cancel, s.waiters = nil, nil, nil
 			}
 			s.mu.Unlock()
 			return

@@ -115,6 +115,7 @@ type Registry struct {
 	store   *store
 	pending *batch // writes waiting for the committer
 
+	fullUntil     time.Time     // registrations refused until then: the disk is full
 	commitc       chan struct{} // wakes the committer
 	committerDone chan struct{}
 	closed        bool // the store is closed; writes fail
@@ -197,6 +198,9 @@ func (r *Registry) Register(in Instance) (Instance, error) {
 func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.diskFull(); err != nil {
+		return Instance{}, nil, err
+	}
 	k := key{in.Service, in.ID}
 	old, exists := lookup(r.staged, in.Service, in.ID)
 	if exists && old.Source != in.Source {

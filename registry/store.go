@@ -38,6 +38,7 @@ var (
 type store struct {
 	db   *bolt.DB
 	path string
+	free func(dir string) (uint64, error) // free space; nil asks the file system (tests replace it)
 }
 
 // op is one change to the store: a record to put, or with a nil value, to
@@ -264,7 +265,7 @@ func (s *store) load() (instances []stored, index uint64, err error) {
 // commits with fsync before it returns. A write the disk has no room for is
 // ErrNoSpace.
 func (s *store) write(ops []op, index uint64) error {
-	return noSpace(s.db.Update(func(tx *bolt.Tx) error {
+	return s.noSpace(s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInstances)
 		for _, o := range ops {
 			var err error
@@ -286,17 +287,46 @@ func (s *store) write(ops []op, index uint64) error {
 
 // noSpace marks err as ErrNoSpace when the file system had no room or no
 // quota left, keeping its text for the log. bbolt wraps most write errors,
-// but formats those of growing the file with %s, so their text is matched
-// too.
-func noSpace(err error) error {
+// but formats those of growing its file with %s, which drops their type: for
+// an error of no known type the file system itself is asked whether it is
+// out of room (less free than one step of bbolt's growth).
+func (s *store) noSpace(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
-		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &noSpaceError{err}
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) && s.lowOnSpace() {
 		return &noSpaceError{err}
 	}
 	return err
+}
+
+// lowOnSpace reports whether the data directory's file system has less room
+// than bbolt may ask for when it grows the file.
+func (s *store) lowOnSpace() bool {
+	free := s.free
+	if free == nil {
+		free = freeBytes
+	}
+	n, err := free(filepath.Dir(s.path))
+	growth := uint64(16 << 20) // bbolt's default AllocSize
+	if s.db != nil {
+		growth = uint64(s.db.AllocSize)
+	}
+	return err == nil && n < growth
+}
+
+// freeBytes returns the bytes an unprivileged writer may still use on the
+// file system holding dir.
+func freeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
 }
 
 // noSpaceError is a write that failed for want of space: it is ErrNoSpace
@@ -433,6 +463,7 @@ func (r *Registry) commitPending() {
 		b.err = r.store.write(b.ops, b.snap.index)
 	}
 	r.mu.Lock()
+	r.noteSpace(b)
 	if b.err != nil {
 		b.err = fmt.Errorf("writing %s: %w", r.store.path, b.err)
 		r.rollback(b.err)
@@ -442,6 +473,41 @@ func (r *Registry) commitPending() {
 	}
 	r.mu.Unlock()
 	close(b.done)
+}
+
+// diskFullHold is how long registrations are refused at once after the disk
+// ran out of room, unless a deregistration frees some first: a write batch
+// fails whole, so deregistrations, which need no new room, must not share
+// theirs with registrations that cannot fit.
+const diskFullHold = 5 * time.Second
+
+// noteSpace follows whether the disk is full from the outcome of batch b.
+// The caller holds r.mu.
+func (r *Registry) noteSpace(b *batch) {
+	switch {
+	case errors.Is(b.err, ErrNoSpace):
+		r.fullUntil = r.cfg.Now().Add(diskFullHold)
+	case b.err == nil && hasDelete(b.ops):
+		r.fullUntil = time.Time{}
+	}
+}
+
+// diskFull returns ErrNoSpace while registrations are held back after the
+// disk ran out of room. The caller holds r.mu.
+func (r *Registry) diskFull() error {
+	if r.store != nil && r.cfg.Now().Before(r.fullUntil) {
+		return fmt.Errorf("writing %s: %w (refused until a deregistration frees room, or for %s)", r.store.path, ErrNoSpace, diskFullHold)
+	}
+	return nil
+}
+
+func hasDelete(ops []op) bool {
+	for _, o := range ops {
+		if o.key != "" && o.value == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // rollback returns the staged state to the last committed snapshot after a

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -159,5 +160,54 @@ func TestRegisterNoSpace(t *testing.T) {
 	}
 	if got := r.Snapshot().Service("web").Len(); got != want {
 		t.Errorf("%d instances after a restart, want the %d acknowledged", got, want)
+	}
+}
+
+// TestDeregisterAmidRegistrationsOnFullDisk deregisters on a full disk
+// while writers keep retrying registrations that cannot fit: writes that
+// arrive together commit together, and every deregistration must still
+// succeed rather than fail with the registrations in its batch.
+func TestDeregisterAmidRegistrationsOnFullDisk(t *testing.T) {
+	dir, ok := smallDisk(t, "256k")
+	if !ok {
+		return
+	}
+	r, err := registry.Open(dir, registry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	n := 0
+	for ; n < 10000; n++ {
+		if _, err := r.Register(fullInstance(n)); err != nil {
+			break
+		}
+	}
+	fillDisk(t, dir)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r.Register(fullInstance(100000 + w*1000 + i%1000))
+			}
+		})
+	}
+	failed := 0
+	for i := range n / 2 {
+		if err := r.Deregister("web", fullInstance(i).ID); err != nil {
+			failed++
+			t.Logf("deregistration %d: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed > 0 {
+		t.Errorf("%d of %d deregistrations failed on the full disk amid registrations", failed, n/2)
 	}
 }

@@ -225,15 +225,25 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 }
 
 // Deregister removes an instance.
+//
+// On a full disk a deregistration that shared its write with registrations
+// that did not fit is tried once more: registrations are refused for a
+// moment after the disk ran out of room, so the second try commits alone,
+// and a deletion needs no new room.
 func (r *Registry) Deregister(service, id string) error {
 	if r.shared != nil {
 		return r.deregisterShared(service, id)
 	}
-	wait, err := r.deregister(service, id)
-	if err != nil {
+	for try := 1; ; try++ {
+		wait, err := r.deregister(service, id)
+		if err != nil {
+			return err
+		}
+		if err = wait(); try == 1 && errors.Is(err, ErrNoSpace) {
+			continue
+		}
 		return err
 	}
-	return wait()
 }
 
 func (r *Registry) deregister(service, id string) (func() error, error) {

@@ -39,7 +39,8 @@ const IndexHeader = "X-Signpost-Index"
 // default.
 type Options struct {
 	// Token, when set, is the bearer token that every write must present in
-	// "Authorization: Bearer <token>".
+	// "Authorization: Bearer <token>". Saving and restoring a backup need
+	// it too; without a token they are refused.
 	Token string
 	// TokenRead requires the token on reads too.
 	TokenRead bool

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/signpost-dns/signpost/healthcheck"
@@ -90,7 +89,7 @@ var errCheckAndTTL = &registry.FieldError{
 // for one within a URL, as url.URL.Redacted writes it.
 const (
 	redacted    = "***"
-	redactedURL = "xxxxx"
+	redactedURL = healthcheck.RedactedURL
 )
 
 // renderCheck returns a stored check as the API shows it, with everything
@@ -109,39 +108,11 @@ func renderCheck(stored string) *healthcheck.Spec {
 	if spec.Password != "" {
 		spec.Password = redacted
 	}
-	spec.URL = redactURL(spec.URL)
+	spec.URL = healthcheck.RedactURL(spec.URL)
 	for k := range spec.Header {
 		spec.Header[k] = redacted
 	}
 	return &spec
-}
-
-// redactURL masks the password and the query values of a check's URL.
-// A part of the query without a name=value form is masked whole, since it
-// cannot be told from a token. The fragment, which is never sent, is kept.
-func redactURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return redactedURL // the registry only holds URLs that parsed
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), redactedURL)
-	}
-	if u.RawQuery != "" {
-		parts := strings.Split(u.RawQuery, "&")
-		for i, part := range parts {
-			if name, _, ok := strings.Cut(part, "="); ok {
-				parts[i] = name + "=" + redactedURL
-			} else if part != "" {
-				parts[i] = redactedURL
-			}
-		}
-		u.RawQuery = strings.Join(parts, "&")
-	}
-	return u.String()
 }
 
 // checkNote is the check of an instance for a log line.

@@ -133,8 +133,8 @@ func TestRedactURL(t *testing.T) {
 		{"http://[::1", "xxxxx"},
 	}
 	for _, tc := range tests {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := healthcheck.RedactURL(tc.in); got != tc.want {
+			t.Errorf("healthcheck.RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

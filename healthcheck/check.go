@@ -208,17 +208,17 @@ func (c Check) validateOptions() error {
 func validateURL(typ, target string) error {
 	u, err := url.Parse(target)
 	if err != nil {
-		return fmt.Errorf("target %q: want a URL such as %s://host:port/path", target, typ)
+		return fmt.Errorf("target %q: want a URL such as %s://host:port/path", target, typ) // shown whole: it does not parse
 	}
 	if u.Scheme != typ {
-		return fmt.Errorf("target %q: scheme must be %s", target, typ)
+		return fmt.Errorf("target %q: scheme must be %s", RedactURL(target), typ)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("target %q: no host", target)
+		return fmt.Errorf("target %q: no host", RedactURL(target))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("target %q: port %q out of range", target, p)
+			return fmt.Errorf("target %q: port %q out of range", RedactURL(target), p)
 		}
 	}
 	return nil
@@ -260,12 +260,11 @@ func (c Check) equal(o Check) bool {
 	return reflect.DeepEqual(c, o)
 }
 
-// redacted is the target for logs, without a password in a URL.
+// redacted is the target for logs, without the password or query values of
+// a URL.
 func (c Check) redacted() string {
 	if c.isHTTP() {
-		if u, err := url.Parse(c.Target); err == nil {
-			return u.Redacted()
-		}
+		return RedactURL(c.Target)
 	}
 	return c.Target
 }

@@ -348,7 +348,7 @@ func (s *Scheduler) report(e *entry, st Status, err error, d time.Duration, to S
 	if to == Passing {
 		s.log.Infof("health check %s (%s %s) is passing", e.key, e.check.Type, e.check.redacted())
 	} else {
-		s.log.Warningf("health check %s (%s %s) is %s: %v", e.key, e.check.Type, e.check.redacted(), to, err)
+		s.log.Warningf("health check %s (%s %s) is %s: %v", e.key, e.check.Type, e.check.redacted(), to, redactError(err))
 	}
 	if s.opts.OnTransition != nil {
 		s.opts.OnTransition(e.key, to)

@@ -9,11 +9,11 @@ import (
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://127.0.0.1:8080/healthz":                       "http://127.0.0.1:8080/healthz",
+		"http://127.0.0.1:8080/healthz":                      "http://127.0.0.1:8080/healthz",
 		"http://user:pw@127.0.0.1/h?api_key=s3cret&x=1&flag": "http://user:xxxxx@127.0.0.1/h?api_key=xxxxx&x=xxxxx&xxxxx",
-		"https://127.0.0.1/h?token=abc":                       "https://127.0.0.1/h?token=xxxxx",
-		"::not a url":                                         "xxxxx",
-		"":                                                    "",
+		"https://127.0.0.1/h?token=abc":                      "https://127.0.0.1/h?token=xxxxx",
+		"::not a url":                                        "xxxxx",
+		"":                                                   "",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -24,6 +24,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
 	_ "github.com/coredns/coredns/plugin/rewrite"
+	_ "github.com/coredns/coredns/plugin/timeouts"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	_ "github.com/signpost-dns/signpost/plugin/signpost"
@@ -34,6 +35,7 @@ import (
 // plugin belongs: after cache, so answers can be cached, and before forward,
 // so only names outside its zones leave the server.
 var directives = []string{
+	"timeouts",
 	"reload",
 	"bufsize",
 	"bind",

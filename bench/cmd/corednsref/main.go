@@ -30,6 +30,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
 	_ "github.com/coredns/coredns/plugin/rewrite"
+	_ "github.com/coredns/coredns/plugin/timeouts"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	// The data plugins compared with signpost.
@@ -40,6 +41,7 @@ import (
 // directives is cmd/signpost's list with file and fixed where signpost is.
 // file sits there in CoreDNS's own order too (after hosts, before loop).
 var directives = []string{
+	"timeouts",
 	"reload",
 	"bufsize",
 	"bind",

@@ -462,6 +462,9 @@ func parseDig(out string) (*dns.Msg, error) {
 			}
 			status, _, _ = strings.Cut(status, ",")
 			rcode, ok := dns.StringToRcode[status]
+			if status == "BADVERS" { // 16, which miekg/dns names BADSIG
+				rcode, ok = dns.RcodeBadVers, true
+			}
 			if !ok {
 				return nil, fmt.Errorf("unknown status %q", status)
 			}
@@ -483,6 +486,17 @@ func parseDig(out string) (*dns.Msg, error) {
 					m.RecursionAvailable = true
 				}
 			}
+		case strings.HasPrefix(line, "; EDNS: version:"):
+			// ; EDNS: version: 0, flags: do; udp: 1232
+			var version, size int
+			_, rest, _ := strings.Cut(line, "version: ")
+			fmt.Sscanf(rest, "%d", &version)
+			_, rest, _ = strings.Cut(line, "udp: ")
+			fmt.Sscanf(rest, "%d", &size)
+			opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+			opt.SetVersion(uint8(version))
+			opt.SetUDPSize(uint16(size))
+			m.Extra = append(m.Extra, opt)
 		case line == "":
 			section = nil
 		case line == ";; QUESTION SECTION:":

@@ -107,6 +107,7 @@ func setup(c *caddy.Controller) error {
 		return err
 	})
 
+	dnsserver.GetConfig(c).UDPDecorateWriterFunc = badversDecorator
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		sp.Next = next
 		return sp

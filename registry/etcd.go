@@ -270,17 +270,14 @@ func (e *etcdStore) connected() bool {
 	return s == connectivity.Ready || s == connectivity.Idle
 }
 
-// op runs fn with the write timeout, failing at once when etcd is known to
-// be unreachable. Errors of reaching etcd are ErrUnavailable.
+// op runs fn with the write timeout: with etcd unreachable it fails within
+// that time. Errors of reaching etcd are ErrUnavailable.
 func (e *etcdStore) op(fn func(ctx context.Context) error) error {
-	if !e.connected() {
-		return fmt.Errorf("%w: no connection to %s", ErrUnavailable, strings.Join(e.cli.Endpoints(), ","))
-	}
 	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), etcdTimeout)
 	defer cancel()
 	err := fn(ctx)
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) && !isEtcdLimit(err) {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, strings.Join(e.cli.Endpoints(), ","), err)
 	}
 	return err
 }
@@ -356,6 +353,20 @@ func (e *etcdStore) remove(k key, mod int64) (rev int64, found bool, err error) 
 	if found {
 		e.revokeLater(k)
 	}
+	return rev, found, err
+}
+
+// exists reports whether etcd holds an instance record, and the revision
+// it was read at, for a server whose watch may not have delivered it yet.
+func (e *etcdStore) exists(k key) (rev int64, found bool, err error) {
+	err = e.op(func(ctx context.Context) error {
+		resp, err := e.cli.Get(ctx, e.instanceKey(k), clientv3.WithCountOnly())
+		if err != nil {
+			return err
+		}
+		rev, found = resp.Header.Revision, resp.Count > 0
+		return nil
+	})
 	return rev, found, err
 }
 

@@ -336,13 +336,7 @@ func (r *Registry) deregisterShared(service, id string) error {
 // etcd, with no raft write, and only a change of health is written.
 func (r *Registry) reportShared(service, id string, h Health, output string) (Instance, time.Time, error) {
 	k := key{service, id}
-	r.mu.Lock()
-	in, ok := lookup(r.staged, service, id)
-	var cur Instance
-	if ok {
-		cur = *in
-	}
-	r.mu.Unlock()
+	cur, ok := r.sharedLookup(k)
 	switch {
 	case !ok:
 		return Instance{}, time.Time{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
@@ -374,6 +368,24 @@ func (r *Registry) reportShared(service, id string, h Health, output string) (In
 		return Instance{}, time.Time{}, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
 	return *in2, deadline, nil
+}
+
+// sharedLookup returns an instance from the snapshot, or, when the snapshot
+// does not hold it, from etcd once the watch has delivered it: an instance
+// registered through another server a moment ago is not unknown here.
+func (r *Registry) sharedLookup(k key) (Instance, bool) {
+	if in, ok := lookup(r.Snapshot(), k.service, k.id); ok {
+		return *in, true
+	}
+	rev, found, err := r.shared.store.exists(k)
+	if err != nil || !found || r.waitApplied(rev) != nil {
+		return Instance{}, false
+	}
+	in, ok := lookup(r.Snapshot(), k.service, k.id)
+	if !ok {
+		return Instance{}, false
+	}
+	return *in, true
 }
 
 // writeHealth writes the health of an API instance to etcd when it differs

@@ -84,6 +84,17 @@ func TestSharedRegistry(t *testing.T) {
 					t.Errorf("renewing an unknown instance: %v, want ErrNotFound", err)
 				}
 			})
+			t.Run("a heartbeat right after a registration elsewhere finds it", func(t *testing.T) {
+				for i := range 20 {
+					id := "fresh" + string(rune('a'+i))
+					if _, err := a.Register(sharedInstance(id, "10.0.2.1", time.Minute)); err != nil {
+						t.Fatal(err)
+					}
+					if _, _, err := b.Renew("web", id); err != nil {
+						t.Fatalf("heartbeat through b at once: %v", err)
+					}
+				}
+			})
 			t.Run("a report through one reaches both", func(t *testing.T) {
 				if _, _, err := b.Report("web", "w1", registry.Critical, "health URL failing"); err != nil {
 					t.Fatal(err)

@@ -56,9 +56,9 @@ func parseEtcd(c *caddy.Controller) (*registry.EtcdConfig, error) {
 				return nil, c.Errf("credentials takes two arguments, the user and the password")
 			}
 			ec.Username, ec.Password = args[0], args[1]
-		case "tls": // CERT KEY CACERT
+		case "tls": // [CERT KEY] [CACERT]; none: the system's CAs
 			args := c.RemainingArgs()
-			if len(args) == 0 || len(args) > 3 {
+			if len(args) > 3 {
 				return nil, c.ArgErr()
 			}
 			for i := range args {

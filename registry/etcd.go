@@ -40,6 +40,9 @@ const (
 	etcdTimeout = 1500 * time.Millisecond
 	// etcdDialTimeout bounds the first connection.
 	etcdDialTimeout = 5 * time.Second
+	// etcdLoadTimeout bounds the range read of the whole registry at start,
+	// once etcd answered: a million instances take tens of seconds.
+	etcdLoadTimeout = 3 * time.Minute
 	// probeShards is how many elections share out the probes of the
 	// services; each shard is probed by exactly one server at a time.
 	probeShards = 8
@@ -333,6 +336,7 @@ func (e *etcdStore) update(k key, record []byte, mod int64) (rev int64, ok bool,
 // deregister-after does, so that two servers removing it, or a heartbeat
 // that revived it, race harmlessly. found is false when nothing was deleted.
 func (e *etcdStore) remove(k key, mod int64) (rev int64, found bool, err error) {
+	lease, hadLease := e.leaseOf(k) // before the watch forgets it
 	err = e.op(func(ctx context.Context) error {
 		cmp := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(e.instanceKey(k)), ">", 0)}
 		if mod != 0 {
@@ -350,8 +354,8 @@ func (e *etcdStore) remove(k key, mod int64) (rev int64, found bool, err error) 
 		rev, found = resp.Header.Revision, resp.Succeeded
 		return nil
 	})
-	if found {
-		e.revokeLater(k)
+	if found && hadLease {
+		e.revokeLease(lease)
 	}
 	return rev, found, err
 }
@@ -473,14 +477,6 @@ func (e *etcdStore) revokeLease(id clientv3.LeaseID) {
 		defer cancel()
 		e.cli.Revoke(ctx, id)
 	}()
-}
-
-// revokeLater revokes the lease an instance had, in the background: it holds
-// no key any more, and would otherwise linger until its TTL.
-func (e *etcdStore) revokeLater(k key) {
-	if id, ok := e.leaseOf(k); ok {
-		e.revokeLease(id)
-	}
 }
 
 func ttlSeconds(ttl time.Duration) int64 {

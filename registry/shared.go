@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A shared registry keeps the whole registry in memory, as any other, but
@@ -60,9 +62,17 @@ func OpenEtcd(ecfg EtcdConfig, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Reaching etcd is bounded by the dial timeout; reading a large
+	// registry may take longer than that.
 	ctx, cancel := context.WithTimeout(context.Background(), etcdDialTimeout)
 	defer cancel()
-	changes, rev, err := st.load(ctx)
+	if _, err := st.cli.Get(ctx, st.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
+		st.close()
+		return nil, fmt.Errorf("loading the registry from etcd %v: %w", ecfg.Endpoints, err)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), etcdLoadTimeout)
+	defer lcancel()
+	changes, rev, err := st.load(lctx)
 	if err != nil {
 		st.close()
 		return nil, fmt.Errorf("loading the registry from etcd %v: %w", ecfg.Endpoints, err)
@@ -152,8 +162,14 @@ func (r *Registry) resetShared(changes []change, rev int64) {
 	r.shared.applied.advance(rev)
 }
 
-// applyShared applies one batch of etcd's changes, all at revision rev.
+// applyShared applies one batch of etcd's changes, all at revision rev. A
+// batch without registry keys (elections, progress notices) changes no
+// snapshot, so that answers packed for the current one stay valid.
 func (r *Registry) applyShared(changes []change, rev int64) {
+	if len(changes) == 0 {
+		r.shared.applied.advance(rev)
+		return
+	}
 	r.mu.Lock()
 	r.applyChanges(newBuilder(r.staged), changes, rev)
 	r.mu.Unlock()

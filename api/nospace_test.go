@@ -8,57 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/signpost-dns/signpost/internal/smalldisk"
 	"github.com/signpost-dns/signpost/registry"
 )
-
-// smallDiskEnv tells the child process of smallDisk where to mount its file
-// system.
-const smallDiskEnv = "SIGNPOST_TEST_SMALL_DISK"
-
-// smallDisk makes a real full disk without privileges: it runs the calling
-// test again in a child process with a user and mount namespace of its own,
-// where a tmpfs of size is mounted on a new directory. In the child it
-// returns that directory and true; in the parent it waits for the child,
-// reports its result and returns false. The mount dies with the child's
-// namespace. Where the kernel allows no user namespaces the test is skipped.
-func smallDisk(t *testing.T, size string) (string, bool) {
-	t.Helper()
-	if dir := os.Getenv(smallDiskEnv); dir != "" {
-		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-			t.Skipf("making / private in the test's mount namespace: %v", err)
-		}
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size); err != nil {
-			t.Skipf("mounting a %s tmpfs: %v", size, err)
-		}
-		return dir, true
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), smallDiskEnv+"="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-	}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err != nil && !errors.As(err, &exit):
-		t.Skipf("no user namespaces here, so no small disk without privileges: %v", err)
-	case strings.Contains(string(out), "--- SKIP"):
-		t.Skipf("the child skipped:\n%s", out)
-	case err != nil:
-		t.Fatalf("in a %s tmpfs: %v\n%s", size, err, out)
-	}
-	t.Logf("in a %s tmpfs:\n%s", size, out)
-	return "", false
-}
 
 const noSpaceMsg = "no space left on device: not stored"
 
@@ -82,7 +39,7 @@ func TestNoSpaceAnswer(t *testing.T) {
 // full: registrations get 507 with the reason, and deregistrations still
 // work on the disk filled to its last block, which frees room to register.
 func TestRegisterOnFullDisk(t *testing.T) {
-	dir, ok := smallDisk(t, "256k")
+	dir, ok := smalldisk.Mount(t, "256k")
 	if !ok {
 		return
 	}

@@ -59,6 +59,8 @@ type Options struct {
 	// probe: by default only its own instance's address (any port), and
 	// also the addresses within these prefixes (see CheckPermitted).
 	CheckTargets []netip.Prefix
+	// Explain answers GET /v1/explain/{service}; nil answers 501.
+	Explain ExplainFunc
 }
 
 func (o Options) withDefaults() Options {
@@ -118,6 +120,7 @@ func (h *handler) routes() {
 	h.mux.Handle("GET /v1/services", h.read(h.listServices))
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)
+	h.mux.Handle("GET "+explainPath, h.read(h.explain))
 	// A backup holds the whole registry, secrets included, and a restore
 	// replaces it: both ways need the token, with or without TokenRead, and
 	// a server without a token refuses them.

@@ -1,0 +1,3 @@
+module github.com/signpost-dns/signpost/client
+
+go 1.26.0

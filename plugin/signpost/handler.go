@@ -84,7 +84,7 @@ func (sp *Signpost) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 // lookup answers a query inside one of our zones. It returns errNameNotFound
 // or errNoData for negative answers.
 func (sp *Signpost) lookup(ctx context.Context, ls *lookupState) (answer, extra []dns.RR, res string, err error) {
-	q, err := parseName(ls.state.Name(), ls.zone)
+	q, err := sp.parse(ls.state.Name(), ls.zone)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -199,11 +199,11 @@ func (sp *Signpost) render(ls *lookupState, qtype uint16, pa *packedAnswer, c ch
 			answer = append(answer, sp.addrRR(name, qtype, r.addr))
 			continue
 		}
-		answer = append(answer, &dns.SRV{Hdr: sp.hdr(name, dns.TypeSRV), Weight: r.weight, Port: r.port, Target: targetName(r.addr, zone)})
+		answer = append(answer, &dns.SRV{Hdr: sp.hdr(name, dns.TypeSRV), Weight: r.weight, Port: r.port, Target: sp.target(r.addr, zone)})
 	}
 	for _, g := range c.glue {
 		a := pa.extraOf[g]
-		extra = append(extra, sp.glue(targetName(a, zone), a))
+		extra = append(extra, sp.glue(sp.target(a, zone), a))
 	}
 	return answer, extra
 }

@@ -142,7 +142,7 @@ func (sp *Signpost) answer(key packedKey, zone string, snap *registry.Snapshot) 
 // queries for random names cannot push real answers out of the cache.
 func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (pa *packedAnswer, keep bool) {
 	pa = &packedAnswer{index: snap.Index(), result: resultSuccess}
-	q, err := parseName(key.name, zone)
+	q, err := sp.parse(key.name, zone)
 	if err != nil || q.kind != kindService {
 		return pa, false
 	}
@@ -153,9 +153,6 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 	if key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA && key.qtype != dns.TypeSRV {
 		return pa, true
 	}
-	// SRV targets are written whole: RFC 2782 (and RFC 3597 for types
-	// newer than RFC 1035) forbids compressing them.
-	zoneWire := appendName(nil, zone)
 	healthy := svc.Select(nil, q.tag, sp.opts.serveWarning)
 	if fo, min := svc.Failover(); fo.IsSet() && len(healthy) < min {
 		if fo.Name != "" {
@@ -163,16 +160,16 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 			return pa, true
 		}
 		pa.result = resultFailover
-		sp.packFailover(pa, key.qtype, zoneWire, svc, fo)
+		sp.packFailover(pa, key.qtype, zone, svc, fo)
 	} else {
 		for _, in := range healthy {
-			sp.packInstance(pa, key.qtype, zoneWire, in.Address, in.Port, in.Weight)
+			sp.packInstance(pa, key.qtype, zone, in.Address, in.Port, in.Weight)
 		}
 	}
 	return pa, true
 }
 
-func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneWire []byte, svc *registry.Service, fo registry.Failover) {
+func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zone string, svc *registry.Service, fo registry.Failover) {
 	port := fo.Port
 	if port == 0 {
 		port = svc.CommonPort()
@@ -181,14 +178,14 @@ func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zoneWire []byte
 		return
 	}
 	for _, a := range fo.Addrs {
-		sp.packInstance(pa, qtype, zoneWire, a, port, 1)
+		sp.packInstance(pa, qtype, zone, a, port, 1)
 	}
 }
 
 // packInstance adds the record of one address to pa: its A or AAAA record,
 // or its SRV record with the address as glue. Addresses seen before add no
 // second A record and no second glue.
-func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zoneWire []byte, a netip.Addr, port, weight uint16) {
+func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zone string, a netip.Addr, port, weight uint16) {
 	if qtype != dns.TypeSRV {
 		if (qtype == dns.TypeA) != a.Is4() || pa.hasAddr(a) {
 			return
@@ -198,7 +195,11 @@ func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zoneWire []byte
 		pa.glue = append(pa.glue, -1)
 		return
 	}
-	target := packTarget(nil, a, zoneWire)
+	// SRV targets are written whole: RFC 2782 (and RFC 3597 for types
+	// newer than RFC 1035) forbids compressing them. The target is also
+	// the owner of the glue, uncompressed so that a record's size here is
+	// never less than what CoreDNS's writer makes of it.
+	target := appendName(nil, sp.target(a, zone))
 	rr := binary.BigEndian.AppendUint16(nil, 0xC00C) // owner: the question
 	rr = sp.appendHeader(rr, dns.TypeSRV, 6+len(target))
 	rr = binary.BigEndian.AppendUint16(rr, 0) // priority
@@ -252,18 +253,6 @@ func (sp *Signpost) appendHeader(b []byte, rrtype uint16, rdlen int) []byte {
 	b = binary.BigEndian.AppendUint16(b, dns.ClassINET)
 	b = binary.BigEndian.AppendUint32(b, sp.opts.ttl)
 	return binary.BigEndian.AppendUint16(b, uint16(rdlen))
-}
-
-// packTarget returns the SRV target of a, <addr-label>.addr.<zone>, in full:
-// it is also the owner of the glue, uncompressed so that a record's size
-// here is never less than what CoreDNS's writer makes of it.
-func packTarget(b []byte, a netip.Addr, zoneWire []byte) []byte {
-	l := addrToLabel(a)
-	b = append(b, byte(len(l)))
-	b = append(b, l...)
-	b = append(b, byte(len(addrLabel)))
-	b = append(b, addrLabel...)
-	return append(b, zoneWire...)
 }
 
 // writePacked appends to buf the reply to r from pa, with the records that

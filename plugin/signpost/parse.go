@@ -33,40 +33,39 @@ var (
 // returns errNameNotFound for a name that no registry content can make exist.
 func parseName(name, zone string) (query, error) {
 	rest := strings.TrimSuffix(strings.TrimSuffix(name, zone), ".")
-	if rest == "" {
+	switch {
+	case rest == "":
 		return query{kind: kindApex}, nil
+	case rest == addrLabel:
+		return query{kind: kindENT}, nil
 	}
+	if l, ok := strings.CutSuffix(rest, "."+addrLabel); ok {
+		addr, ok := parseAddrLabel(l)
+		if !ok || strings.Contains(l, ".") {
+			return query{}, errNameNotFound
+		}
+		return query{kind: kindAddr, addr: addr}, nil
+	}
+	return parseServiceLabels(rest)
+}
+
+// parseServiceLabels maps the labels that name a service, below a zone or
+// below Consul's service label, to a query: <service>, <tag>.<service>,
+// _<service>._tcp or ._udp (RFC 2782), _<service>._<tag>, and the empty
+// non-terminal _<label>.
+func parseServiceLabels(rest string) (query, error) {
 	first, second, two := strings.Cut(rest, ".")
 	if strings.Contains(second, ".") {
 		return query{}, errNameNotFound
 	}
 	if !two {
-		return parseOne(first)
-	}
-	return parseTwo(first, second)
-}
-
-func parseOne(l string) (query, error) {
-	switch {
-	case l == addrLabel:
-		return query{kind: kindENT}, nil
-	case strings.HasPrefix(l, "_"):
-		return query{kind: kindENT, service: l[1:]}, nil
-	default:
-		return query{kind: kindService, service: l}, nil
-	}
-}
-
-func parseTwo(a, b string) (query, error) {
-	if b == addrLabel {
-		addr, ok := parseAddrLabel(a)
-		if !ok {
-			return query{}, errNameNotFound
+		if l, ok := strings.CutPrefix(first, "_"); ok {
+			return query{kind: kindENT, service: l}, nil
 		}
-		return query{kind: kindAddr, addr: addr}, nil
+		return query{kind: kindService, service: first}, nil
 	}
-	svc, isSRV := strings.CutPrefix(a, "_")
-	proto, isProto := strings.CutPrefix(b, "_")
+	svc, isSRV := strings.CutPrefix(first, "_")
+	proto, isProto := strings.CutPrefix(second, "_")
 	switch {
 	case isSRV && isProto: // RFC 2782: _service._proto, or _service._tag
 		if proto == "tcp" || proto == "udp" {
@@ -74,7 +73,7 @@ func parseTwo(a, b string) (query, error) {
 		}
 		return query{kind: kindService, service: svc, tag: proto}, nil
 	case !isSRV && !isProto: // tag.service
-		return query{kind: kindService, service: b, tag: a}, nil
+		return query{kind: kindService, service: second, tag: first}, nil
 	}
 	return query{}, errNameNotFound
 }

@@ -185,6 +185,11 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		err = cfg.parseSelfPreservation(c)
 	case "fallthrough":
 		cfg.sp.Fall.SetZonesFromArgs(c.RemainingArgs())
+	case "consul-names":
+		if cfg.opts.consul != nil {
+			return c.Err("consul-names is given twice")
+		}
+		cfg.opts.consul, err = parseConsulNames(c, cfg.zones)
 	case "service":
 		var s registry.StaticService
 		if s, err = parseService(c, cfg.static); err == nil {

@@ -38,6 +38,8 @@ type options struct {
 	negativeTTL  uint32
 	maxAnswers   int
 	serveWarning bool
+	// consul answers Consul's names in its domain; nil for none.
+	consul *consulNames
 }
 
 // maxCNAMEDepth bounds how often a failover CNAME may lead back into the

@@ -1,0 +1,178 @@
+package signpost
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/coredns/caddy"
+	"github.com/miekg/dns"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// Consul's DNS names, served from the same registry by the same engine:
+// in the Consul domain (consul. by default) a name is parsed into the same
+// query as a name in a Signpost zone, and from there on nothing tells them
+// apart but the SRV targets, which are Consul's own <hex>.addr.<dc>.<domain>.
+// An application that resolves Consul names moves to Signpost by changing
+// its resolver address only.
+//
+//	[<tag>.]<service>.service[.<dc>].<domain>
+//	_<service>._tcp|_udp|_<tag>[.service][.<dc>].<domain>   (RFC 2782)
+//	<hex-address>.addr[.<dc>].<domain>                       (SRV targets)
+//
+// A datacenter label other than the configured one, Consul's node and
+// prepared-query names, and anything else is NXDOMAIN.
+
+// Defaults of the consul-names option.
+const (
+	defaultConsulDomain     = "consul."
+	defaultConsulDatacenter = "dc1"
+)
+
+// The labels Consul gives a meaning to below its domain; a datacenter
+// named like one of them could not be told apart from it.
+var consulTypeLabels = []string{"service", "node", "query", "addr", "connect", "ingress", "virtual"}
+
+// consulNames is where Consul's names are answered: the domain, one of the
+// plugin's zones, and the datacenter this server stands for.
+type consulNames struct {
+	domain string // fully qualified, lowercased
+	dc     string // lowercased
+}
+
+// newConsulNames checks a domain, already one of the plugin's zones, and
+// a datacenter name.
+func newConsulNames(domain, dc string) (*consulNames, error) {
+	dc = strings.ToLower(dc)
+	if err := registry.ValidateLabel("datacenter", dc); err != nil {
+		return nil, err
+	}
+	if slices.Contains(consulTypeLabels, dc) {
+		return nil, fmt.Errorf("datacenter %q is a label Consul's names use for a lookup type", dc)
+	}
+	return &consulNames{domain: domain, dc: dc}, nil
+}
+
+// parseConsulNames reads "consul-names [DOMAIN [DATACENTER]]". DOMAIN must
+// be one of zones, the plugin's zones, so that its queries reach the plugin.
+func parseConsulNames(c *caddy.Controller, zones []string) (*consulNames, error) {
+	args := c.RemainingArgs()
+	if len(args) > 2 {
+		return nil, c.ArgErr()
+	}
+	domain, dc := defaultConsulDomain, defaultConsulDatacenter
+	if len(args) > 0 {
+		domain = dns.Fqdn(strings.ToLower(args[0]))
+		if _, ok := dns.IsDomainName(domain); !ok {
+			return nil, c.Errf("invalid consul-names domain %q", args[0])
+		}
+	}
+	if len(args) > 1 {
+		dc = args[1]
+	}
+	if !slices.Contains(zones, domain) {
+		return nil, c.Errf("consul-names domain %s is not a zone of this server block (it serves %s): add it to the block's zones, as in \"svc.internal %s:53 {\"",
+			domain, strings.Join(zones, " "), strings.TrimSuffix(domain, "."))
+	}
+	cn, err := newConsulNames(domain, dc)
+	if err != nil {
+		return nil, c.Errf("invalid consul-names datacenter: %v", err)
+	}
+	return cn, nil
+}
+
+// parse maps a lowercased query name inside the Consul domain to what it
+// asks for, as parseName does for a Signpost zone.
+func (cn *consulNames) parse(name string) (query, error) {
+	rest := strings.TrimSuffix(strings.TrimSuffix(name, cn.domain), ".")
+	if rest == "" {
+		return query{kind: kindApex}, nil
+	}
+	if r, last := cutLastLabel(rest); last == cn.dc {
+		if r == "" {
+			return query{kind: kindENT}, nil // <dc>.<domain>: names are below it
+		}
+		rest = r
+	}
+	r, last := cutLastLabel(rest)
+	switch {
+	case last == "service":
+		if r == "" {
+			return query{kind: kindENT}, nil
+		}
+		return parseServiceLabels(r)
+	case last == addrLabel:
+		if r == "" {
+			return query{kind: kindENT}, nil
+		}
+		addr, ok := parseConsulAddrLabel(r)
+		if !ok {
+			return query{}, errNameNotFound
+		}
+		return query{kind: kindAddr, addr: addr}, nil
+	case strings.HasPrefix(last, "_"):
+		// Consul's RFC 2782 form may leave the service label out:
+		// _<service>._tcp[.<dc>].<domain>, and _tcp[.<dc>].<domain> above it.
+		return parseServiceLabels(rest)
+	}
+	// An unknown datacenter, a node or prepared-query name, or nothing
+	// Consul would answer either.
+	return query{}, errNameNotFound
+}
+
+// target is the SRV target and glue owner for address a:
+// <hex>.addr.<dc>.<domain>, as Consul writes it.
+func (cn *consulNames) target(a netip.Addr) string {
+	return consulAddrLabel(a) + "." + addrLabel + "." + cn.dc + "." + cn.domain
+}
+
+// cutLastLabel splits the rightmost label off a relative name.
+func cutLastLabel(s string) (rest, last string) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return "", s
+	}
+	return s[:i], s[i+1:]
+}
+
+// consulAddrLabel is Consul's label for an address: its bytes in
+// lowercase hex, 0a000005 for 10.0.0.5, 32 digits for an IPv6 address.
+func consulAddrLabel(a netip.Addr) string {
+	return hex.EncodeToString(a.AsSlice())
+}
+
+// parseConsulAddrLabel is the inverse of consulAddrLabel. An IPv4 address
+// mapped into IPv6 has only its IPv4 label, so that one address has one
+// name.
+func parseConsulAddrLabel(l string) (netip.Addr, bool) {
+	if len(l) != 2*4 && len(l) != 2*16 {
+		return netip.Addr{}, false
+	}
+	b, err := hex.DecodeString(l)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a, !a.Is4In6()
+}
+
+// parse maps a lowercased query name inside zone to what it asks for: in
+// Consul's names where zone is the Consul domain, else in Signpost's.
+func (sp *Signpost) parse(name, zone string) (query, error) {
+	if cn := sp.opts.consul; cn != nil && zone == cn.domain {
+		return cn.parse(name)
+	}
+	return parseName(name, zone)
+}
+
+// target is the SRV target and glue owner for address a in zone.
+func (sp *Signpost) target(a netip.Addr, zone string) string {
+	if cn := sp.opts.consul; cn != nil && zone == cn.domain {
+		return cn.target(a)
+	}
+	return targetName(a, zone)
+}

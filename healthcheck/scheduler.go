@@ -78,6 +78,7 @@ type entry struct {
 	next    time.Time // when the next probe is due
 	index   int       // in the queue, -1 while running or removed
 	health  health
+	result  Result             // the last probe, for Result
 	cancel  context.CancelFunc // of the running probe
 	removed bool
 }
@@ -297,7 +298,7 @@ func (s *Scheduler) run(j job) {
 	st, err := s.probe(ctx, j.e.check)
 	d := s.now().Sub(start)
 	<-s.sem
-	s.finish(j, st, err, d)
+	s.finish(j, st, err, start, d)
 }
 
 // begin gives a probe its context, which Remove and Stop cancel.
@@ -315,7 +316,7 @@ func (s *Scheduler) begin(e *entry) (context.Context, bool) {
 // finish counts a result and calls back outside the lock. The next probe is
 // queued only after the callbacks return, so the transitions of one check
 // are delivered one at a time and in order.
-func (s *Scheduler) finish(j job, st Status, err error, d time.Duration) {
+func (s *Scheduler) finish(j job, st Status, err error, start time.Time, d time.Duration) {
 	e := j.e
 	s.mu.Lock()
 	e.cancel()
@@ -325,6 +326,7 @@ func (s *Scheduler) finish(j job, st Status, err error, d time.Duration) {
 		return
 	}
 	to, changed := e.health.observe(st, e.check.Rise, e.check.Fall)
+	e.record(st, err, start, d)
 	s.mu.Unlock()
 
 	s.report(e, st, err, d, to, changed)

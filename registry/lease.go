@@ -109,6 +109,7 @@ func (r *Registry) sweep() (wait func() error, remove []key) {
 	for _, k := range res.removed {
 		b.removeInstance(k.service, k.id)
 		ops = append(ops, deleteOp(k.service, k.id))
+			r.lapsed(k, in.Health, Critical, false, r.lastRenewal(k), now)
 	}
 	r.logExpiry(res)
 	return r.apply(b, ops...), remove

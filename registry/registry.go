@@ -63,6 +63,11 @@ type Config struct {
 	HeartbeatGrace time.Duration
 	// Now returns the current time; tests inject a fake clock.
 	Now func() time.Time
+	// OnLapse, when set, is told of each instance with a lease that got
+	// worse: its lease ran out or its sidecar reported it warning or
+	// critical. It is called with the registry's write lock held, so it
+	// must be quick and must not call the registry.
+	OnLapse func(Lapse)
 	// Logger gets state change messages; nil discards them.
 	Logger Logger
 }
@@ -316,6 +321,7 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	prev := in.Health
 	in = b.setHealth(in, h)
 	r.logReport(in, prev, revived, output)
+	last := r.lastRenewal(key{service, id})
 	if !revived {
 		return *in, deadline, r.apply(b), nil // health is not persisted
 	}
@@ -329,6 +335,9 @@ func (r *Registry) logReport(in *Instance, prev Health, revived bool, output str
 		r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", in.ID, in.Service)
 	case revived:
 		r.cfg.Logger.Infof("instance %s of service %s renewed its lease, reported %s: %s", in.ID, in.Service, in.Health, output)
+	if !revived {
+		r.lapsed(key{service, id}, prev, h, true, last, r.cfg.Now())
+	}
 	case in.Health != prev && output != "":
 		r.cfg.Logger.Infof("instance %s of service %s reported %s (was %s): %s", in.ID, in.Service, in.Health, prev, output)
 	case in.Health != prev:

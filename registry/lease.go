@@ -104,12 +104,12 @@ func (r *Registry) sweep() (wait func() error, remove []key) {
 	for _, k := range res.expired {
 		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
 			ops = append(ops, putExpiredOp(b.setHealth(in, Critical), now))
+			r.lapsed(k, in.Health, Critical, false, r.lastRenewal(k), now)
 		}
 	}
 	for _, k := range res.removed {
 		b.removeInstance(k.service, k.id)
 		ops = append(ops, deleteOp(k.service, k.id))
-			r.lapsed(k, in.Health, Critical, false, r.lastRenewal(k), now)
 	}
 	r.logExpiry(res)
 	return r.apply(b, ops...), remove

@@ -309,6 +309,7 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	if !ok {
 		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNotFound)
 	}
+	last := r.lastRenewal(key{service, id})
 	l, revived, ok := r.leases.renew(key{service, id}, r.cfg.Now())
 	if !ok {
 		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
@@ -321,7 +322,9 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	prev := in.Health
 	in = b.setHealth(in, h)
 	r.logReport(in, prev, revived, output)
-	last := r.lastRenewal(key{service, id})
+	if !revived {
+		r.lapsed(key{service, id}, prev, h, true, last, r.cfg.Now())
+	}
 	if !revived {
 		return *in, deadline, r.apply(b), nil // health is not persisted
 	}
@@ -335,9 +338,6 @@ func (r *Registry) logReport(in *Instance, prev Health, revived bool, output str
 		r.cfg.Logger.Infof("instance %s of service %s renewed its lease and is passing again", in.ID, in.Service)
 	case revived:
 		r.cfg.Logger.Infof("instance %s of service %s renewed its lease, reported %s: %s", in.ID, in.Service, in.Health, output)
-	if !revived {
-		r.lapsed(key{service, id}, prev, h, true, last, r.cfg.Now())
-	}
 	case in.Health != prev && output != "":
 		r.cfg.Logger.Infof("instance %s of service %s reported %s (was %s): %s", in.ID, in.Service, in.Health, prev, output)
 	case in.Health != prev:

@@ -209,7 +209,7 @@ var consulTable = []test.Case{
 	{Qname: "node1.node.consul.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{consulSOA}},
 	{Qname: "mysql.query.consul.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{consulSOA}},
 	{Qname: "mysql.consul.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{consulSOA}}, // Signpost's form
-	{Qname: "mysql.service.consul.", Qtype: dns.TypeTXT, Ns: []dns.RR{consulSOA}},                   // NODATA
+	{Qname: "mysql.service.consul.", Qtype: dns.TypeTXT, Ns: []dns.RR{consulSOA}},                  // NODATA
 	{Qname: "mysql.service.consul.", Qtype: dns.TypeAAAA, Ns: []dns.RR{consulSOA}},
 	{Qname: "down.service.consul.", Qtype: dns.TypeA, Ns: []dns.RR{consulSOA}}, // exists, nothing healthy
 	// Empty non-terminals (RFC 8020) and the apex.

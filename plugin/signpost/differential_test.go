@@ -105,30 +105,41 @@ func newDiffWorld(t testing.TB, rng *rand.Rand) *diffWorld {
 			}
 		}
 	}
-	opts := options{ttl: 5, negativeTTL: 7, serveWarning: rng.IntN(2) == 0}
+	opts := options{ttl: 5, negativeTTL: 7, serveWarning: rng.IntN(2) == 0, consul: &consulNames{domain: "consul.", dc: "dc1"}}
 	if rng.IntN(2) == 0 {
 		opts.maxAnswers = 1 + rng.IntN(5)
 	}
-	w.fast = &Signpost{Zones: []string{testZone}, reg: reg, upstream: upstream.New(), opts: opts, cache: newAnswerCache(100)}
-	w.general = &Signpost{Zones: []string{testZone}, reg: reg, upstream: upstream.New(), opts: opts}
+	zones := []string{testZone, "consul."}
+	w.fast = &Signpost{Zones: zones, reg: reg, upstream: upstream.New(), opts: opts, cache: newAnswerCache(100)}
+	w.general = &Signpost{Zones: zones, reg: reg, upstream: upstream.New(), opts: opts}
 	return w
 }
 
-// query returns a random query: every name form, in random case, random
-// types, with or without EDNS0 and its size and DO bit, over UDP or TCP.
+// query returns a random query: every name form, Signpost's and Consul's,
+// in random case, random types, with or without EDNS0 and its size and DO
+// bit, over UDP or TCP.
 func (w *diffWorld) query(rng *rand.Rand) (*dns.Msg, bool) {
 	svc := w.services[rng.IntN(len(w.services))]
 	tag := w.tags[rng.IntN(len(w.tags))]
 	a := w.addrs[rng.IntN(len(w.addrs))]
-	names := []string{
+	zone, names := testZone, []string{
 		svc, tag + "." + svc, "_" + svc + "._tcp", "_" + svc + "._udp", "_" + svc + "._" + tag,
 		addrToLabel(a) + ".addr", "addr", "_" + svc, "_tcp", "_" + tag, "nope", "", "x.y." + svc,
+	}
+	if rng.IntN(3) == 0 {
+		zone, names = "consul.", []string{
+			svc + ".service", svc + ".service.dc1", tag + "." + svc + ".service", tag + "." + svc + ".service.dc1",
+			"_" + svc + "._tcp.service", "_" + svc + "._tcp.service.dc1", "_" + svc + "._tcp", "_" + svc + "._udp.dc1",
+			"_" + svc + "._" + tag + ".service", "_" + svc + "._" + tag + ".service.dc1",
+			consulAddrLabel(a) + ".addr.dc1", consulAddrLabel(a) + ".addr", "addr.dc1", "service", "dc1", "_tcp.service", "",
+			svc + ".service.dc2", svc + ".node", svc, "nope.service",
+		}
 	}
 	name := names[rng.IntN(len(names))]
 	if name != "" {
 		name += "."
 	}
-	name = randomCase(rng, name+testZone)
+	name = randomCase(rng, name+zone)
 	qtypes := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeANY, dns.TypeTXT, dns.TypeSOA}
 	m := new(dns.Msg).SetQuestion(name, qtypes[rng.IntN(len(qtypes))])
 	m.RecursionDesired = rng.IntN(2) == 0

@@ -2,6 +2,7 @@ package signpost
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -11,29 +12,34 @@ import (
 	"github.com/miekg/dns"
 )
 
-// FuzzParseName feeds query names to the parser: it must not panic, and an
-// address name must round-trip to the one canonical label it came from.
+// FuzzParseName feeds query names to the parser, in a Signpost zone and in
+// the Consul domain: it must not panic, and an address name must round-trip
+// to the one canonical label it came from.
 func FuzzParseName(f *testing.F) {
 	for _, name := range []string{
 		"web.svc.internal.", "blue.web.svc.internal.", "_web._tcp.svc.internal.", "_web._blue.svc.internal.",
 		"10-0-0-5.addr.svc.internal.", "2001-db8--1.addr.svc.internal.", "addr.svc.internal.", "_tcp.svc.internal.",
 		"svc.internal.", "a.b.c.svc.internal.", "10-0-0-05.addr.svc.internal.", "--.addr.svc.internal.", "_.svc.internal.",
+		"web.service.consul.", "blue.web.service.dc1.consul.", "_web._tcp.service.dc1.consul.", "_web._tcp.consul.",
+		"0a000005.addr.dc1.consul.", "20010db8000000000000000000000001.addr.consul.", "web.service.dc2.consul.",
+		"dc1.consul.", "consul.", "n.node.consul.",
 	} {
 		f.Add(name)
 	}
+	sp := &Signpost{opts: options{consul: &consulNames{domain: "consul.", dc: "dc1"}}}
 	f.Fuzz(func(t *testing.T, name string) {
 		name = strings.ToLower(name)
-		if !strings.HasSuffix(name, "."+testZone) && name != testZone {
-			name += "." + testZone
-		}
-		q, err := parseName(name, testZone)
-		if err != nil {
-			return
-		}
-		if q.kind == kindAddr {
-			label, _, _ := strings.Cut(name, ".")
-			if addrToLabel(q.addr) != label {
-				t.Fatalf("%q: address %s, whose label is %q", name, q.addr, addrToLabel(q.addr))
+		for zone, label := range map[string]func(netip.Addr) string{testZone: addrToLabel, "consul.": consulAddrLabel} {
+			name := name
+			if !strings.HasSuffix(name, "."+zone) && name != zone {
+				name += "." + zone
+			}
+			q, err := sp.parse(name, zone)
+			if err != nil || q.kind != kindAddr {
+				continue
+			}
+			if first, _, _ := strings.Cut(name, "."); label(q.addr) != first {
+				t.Fatalf("%q: address %s, whose label is %q", name, q.addr, label(q.addr))
 			}
 		}
 	})
@@ -50,6 +56,10 @@ func FuzzServeDNS(f *testing.F) {
 		new(dns.Msg).SetQuestion("nope.svc.internal.", dns.TypeANY),
 		new(dns.Msg).SetQuestion("example.org.", dns.TypeA),
 		new(dns.Msg).SetEdns0(1232, true).SetQuestion("mysql.svc.internal.", dns.TypeSRV),
+		new(dns.Msg).SetQuestion("_mysql._tcp.service.dc1.consul.", dns.TypeSRV),
+		new(dns.Msg).SetQuestion("primary.mysql.service.consul.", dns.TypeA),
+		new(dns.Msg).SetQuestion("0a000005.addr.dc1.consul.", dns.TypeA),
+		new(dns.Msg).SetQuestion("web.service.dc2.consul.", dns.TypeAAAA),
 	} {
 		b, err := q.Pack()
 		if err != nil {
@@ -58,6 +68,8 @@ func FuzzServeDNS(f *testing.F) {
 		f.Add(b, false)
 	}
 	sp := newTestSignpost(f)
+	sp.Zones = append(sp.Zones, "consul.")
+	sp.opts.consul = &consulNames{domain: "consul.", dc: "dc1"}
 	fast := *sp
 	fast.cache = newAnswerCache(100)
 	f.Fuzz(func(t *testing.T, wire []byte, tcp bool) {

@@ -224,3 +224,53 @@ func TestRegistrySurvivesReload(t *testing.T) {
 	}
 	releaseRegistry(key)
 }
+
+func TestParseConsulNames(t *testing.T) {
+	tests := []struct {
+		keys     []string // the server block's keys; none when the plugin names its zones
+		input    string
+		domain   string
+		dc       string
+		zonesErr bool
+	}{
+		{[]string{"svc.internal.:1053", "consul.:1053"}, "signpost {\nconsul-names\n}", "consul.", "dc1", false},
+		{[]string{"svc.internal:1053", "Consul:1053"}, "signpost {\nconsul-names Consul EU-1\n}", "consul.", "eu-1", false},
+		{[]string{"svc.internal", "sd.example.com"}, "signpost {\nconsul-names sd.example.com. dc2\n}", "sd.example.com.", "dc2", false},
+		{nil, "signpost svc.internal consul {\nconsul-names consul\n}", "consul.", "dc1", false},
+	}
+	for _, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = tc.keys
+		cfg, err := parse(c)
+		if err != nil {
+			t.Errorf("%q: %v", tc.input, err)
+			continue
+		}
+		if cn := cfg.opts.consul; cn == nil || cn.domain != tc.domain || cn.dc != tc.dc {
+			t.Errorf("%q: consul names %+v, want domain %s datacenter %s", tc.input, cn, tc.domain, tc.dc)
+		}
+	}
+	cfg, err := parse(caddy.NewTestController("dns", "signpost svc.internal consul"))
+	if err != nil || cfg.opts.consul != nil {
+		t.Errorf("without consul-names: %+v, %v; want Consul's names off", cfg, err)
+	}
+
+	errs := []struct {
+		input string
+		want  string
+	}{
+		{"signpost svc.internal {\nconsul-names\n}", "Testfile:2 - Error during parsing: consul-names domain consul. is not a zone of this server block (it serves svc.internal.)"},
+		{"signpost svc.internal consul {\nttl 5s\nconsul-names example.org\n}", "Testfile:3 - Error during parsing: consul-names domain example.org. is not a zone"},
+		{"signpost svc.internal consul {\nconsul-names consul dc1 extra\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"signpost svc.internal consul {\nconsul-names consul service\n}", "Testfile:2 - Error during parsing: invalid consul-names datacenter"},
+		{"signpost svc.internal consul {\nconsul-names consul dc_1\n}", "invalid consul-names datacenter"},
+		{"signpost svc.internal consul {\nconsul-names consul..x\n}", "invalid consul-names domain"},
+		{"signpost svc.internal consul {\nconsul-names\nconsul-names\n}", "Testfile:3 - Error during parsing: consul-names is given twice"},
+	}
+	for _, tc := range errs {
+		_, err := parse(caddy.NewTestController("dns", tc.input))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.input, err, tc.want)
+		}
+	}
+}

@@ -59,6 +59,9 @@ type Options struct {
 	// probe: by default only its own instance's address (any port), and
 	// also the addresses within these prefixes (see CheckPermitted).
 	CheckTargets []netip.Prefix
+	// EventsHeartbeat is how often an idle event stream sends a comment;
+	// DefaultEventsHeartbeat when zero.
+	EventsHeartbeat time.Duration
 	// Explain answers GET /v1/explain/{service}; nil answers 501.
 	Explain ExplainFunc
 }
@@ -75,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = nopLogger{}
+	}
+	if o.EventsHeartbeat <= 0 {
+		o.EventsHeartbeat = DefaultEventsHeartbeat
 	}
 	return o
 }
@@ -121,6 +127,8 @@ func (h *handler) routes() {
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)
 	h.mux.Handle("GET "+explainPath, h.read(h.explain))
+	h.mux.Handle("GET /v1/events", h.read(h.events))
+	h.mux.Handle("GET /v1/events/stream", h.read(h.eventStream))
 	// A backup holds the whole registry, secrets included, and a restore
 	// replaces it: both ways need the token, with or without TokenRead, and
 	// a server without a token refuses them.

@@ -92,6 +92,7 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := newBuilder(r.staged)
+	b.because("", "replaced by a restored backup")
 	var ops []op
 	for _, svc := range r.staged.Services() {
 		for _, in := range svc.instances {
@@ -103,6 +104,7 @@ func (r *Registry) restoreBackup(instances []Instance) func() error {
 		}
 	}
 	now := r.cfg.Now()
+	b.because("", "restored from a backup")
 	for _, in := range instances {
 		if old, ok := lookup(b.next, in.Service, in.ID); ok && old.Source == SourceCorefile {
 			r.cfg.Logger.Warningf("backup: instance %s of service %s is declared in the Corefile, not restored", in.ID, in.Service)

@@ -1,6 +1,9 @@
 package registry
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Start runs lease expiry in the background until Stop.
 func (r *Registry) Start() {
@@ -92,6 +95,7 @@ func (r *Registry) sweep() (wait func() error, remove []key) {
 	}
 	b := newBuilder(r.staged)
 	var ops []op
+	b.because("", "self-preservation: served again while lease expiry is paused")
 	for _, k := range res.restored {
 		h := Passing
 		if r.shared != nil {
@@ -103,10 +107,12 @@ func (r *Registry) sweep() (wait func() error, remove []key) {
 	}
 	for _, k := range res.expired {
 		if in, ok := lookup(b.next, k.service, k.id); ok && in.Health != Critical {
+			b.because(EventExpired, "lease ran out: no heartbeat within its TTL of "+in.TTL.String())
 			ops = append(ops, putExpiredOp(b.setHealth(in, Critical), now))
 			r.lapsed(k, in.Health, Critical, false, r.lastRenewal(k), now)
 		}
 	}
+	b.because("", "critical for longer than deregister-after ("+r.cfg.DeregisterAfter.String()+")")
 	for _, k := range res.removed {
 		b.removeInstance(k.service, k.id)
 		ops = append(ops, deleteOp(k.service, k.id))
@@ -123,10 +129,15 @@ func (r *Registry) logPreservation(res sweepResult) {
 		r.cfg.Logger.Warningf("self-preservation on: %d of %d leases ran out within %s, more than the share of %g; "+
 			"expiry paused until heartbeats return, %d instance(s) that had turned critical are served again",
 			res.out, total, window, r.cfg.SelfPreservation, len(res.restored))
+		r.emit(Event{Time: r.cfg.Now(), Type: EventPreservationOn, Reason: fmt.Sprintf(
+			"%d of %d leases ran out within %s, more than the share of %g: expiry paused until heartbeats return",
+			res.out, total, window, r.cfg.SelfPreservation)})
 	case res.off:
 		r.preserving.Store(false)
 		r.cfg.Logger.Infof("self-preservation off: heartbeats returned, %d of %d leases still out get a fresh lease; expiry resumed",
 			res.out, total)
+		r.emit(Event{Time: r.cfg.Now(), Type: EventPreservationOff, Reason: fmt.Sprintf(
+			"heartbeats returned: %d of %d leases still out get a fresh lease; expiry resumed", res.out, total)})
 	}
 }
 

@@ -70,6 +70,13 @@ type Config struct {
 	OnLapse func(Lapse)
 	// Logger gets state change messages; nil discards them.
 	Logger Logger
+	// Events bounds the event log: how many of the newest transitions it
+	// keeps; DefaultEvents when zero.
+	Events int
+	// ServeWarning counts warning instances as healthy when the event log
+	// judges whether a service fails over, as DNS does with the
+	// serve-warning option.
+	ServeWarning bool
 }
 
 func (c Config) withDefaults() Config {
@@ -107,6 +114,7 @@ func (nopLogger) Warningf(string, ...any) {}
 type Registry struct {
 	cur        atomic.Pointer[Snapshot]
 	preserving atomic.Bool
+	events     *eventLog // transitions, published with the snapshots that make them
 
 	mu     sync.Mutex // the single writer path; guards everything below
 	cfg    Config
@@ -141,6 +149,7 @@ func New(cfg Config) *Registry {
 		static: make(map[string]struct{}),
 		stopc:  make(chan struct{}),
 		donec:  make(chan struct{}),
+		events: newEventLog(cfg.Events),
 	}
 	r.staged = emptySnapshot()
 	r.cur.Store(r.staged)
@@ -155,6 +164,7 @@ func (r *Registry) Configure(cfg Config) {
 	interval := r.cfg.SweepInterval
 	r.cfg = cfg.withDefaults()
 	r.cfg.SweepInterval = interval
+	r.events.resize(cfg.Events)
 }
 
 // Snapshot returns the current snapshot.
@@ -225,6 +235,7 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 		return *old, r.committed(), nil
 	}
 	b := newBuilder(r.staged)
+	b.because("", registerReason(exists))
 	stored := b.setInstance(in)
 	return *stored, r.apply(b, putOp(stored)), nil
 }
@@ -263,6 +274,7 @@ func (r *Registry) deregister(service, id string) (func() error, error) {
 	}
 	r.leases.revoke(key{service, id})
 	b := newBuilder(r.staged)
+	b.because("", "deregistered through the API")
 	b.removeInstance(service, id)
 	return r.apply(b, deleteOp(service, id)), nil
 }
@@ -319,6 +331,7 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 		return *in, deadline, noWait, nil
 	}
 	b := newBuilder(r.staged)
+	b.because("", reportReason(h, revived, output))
 	prev := in.Health
 	in = b.setHealth(in, h)
 	r.logReport(in, prev, revived, output)
@@ -358,22 +371,28 @@ func (r *Registry) Lease(service, id string) (ttl time.Duration, deadline time.T
 
 // SetHealth sets the health state of an instance, as a probe reports it.
 func (r *Registry) SetHealth(service, id string, h Health) error {
+	return r.SetHealthOutput(service, id, h, "")
+}
+
+// SetHealthOutput is SetHealth with the probe's output, the reason that
+// the event log gives for the transition. It must hold no secret.
+func (r *Registry) SetHealthOutput(service, id string, h Health, output string) error {
 	if h > Critical {
 		return &FieldError{Field: "health", Value: h.String(), Reason: "unknown state"}
 	}
 	if r.shared != nil {
 		if in, ok := lookup(r.Snapshot(), service, id); ok && in.Source == SourceAPI {
-			return r.writeHealth(key{service, id}, h, "")
+			return r.writeHealth(key{service, id}, h, output)
 		}
 	}
-	wait, err := r.setHealth(service, id, h)
+	wait, err := r.setHealth(service, id, h, output)
 	if err != nil {
 		return err
 	}
 	return wait()
 }
 
-func (r *Registry) setHealth(service, id string, h Health) (func() error, error) {
+func (r *Registry) setHealth(service, id string, h Health, output string) (func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in, ok := lookup(r.staged, service, id)
@@ -384,6 +403,7 @@ func (r *Registry) setHealth(service, id string, h Health) (func() error, error)
 		return r.committed(), nil
 	}
 	b := newBuilder(r.staged)
+	b.because("", output)
 	b.setHealth(in, h)
 	return r.apply(b), nil // health is not persisted: probes find it again
 }
@@ -433,6 +453,7 @@ func (r *Registry) applyStatic(want map[string]StaticService) func() error {
 	defer r.mu.Unlock()
 	b := newBuilder(r.staged)
 	var ops []op
+	b.because("", "no longer declared in the Corefile")
 	for name := range r.static {
 		if _, ok := want[name]; !ok {
 			r.unsetStatic(b, name)
@@ -478,6 +499,7 @@ func (r *Registry) unsetStatic(b *builder, name string) {
 // drop API registrations the Corefile takes over.
 func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 	name := s.Config.Name
+	b.because("", "declared in the Corefile")
 	keep := make(map[string]bool, len(s.Instances))
 	for _, in := range s.Instances {
 		keep[in.ID] = true
@@ -503,6 +525,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 		}
 		b.setInstance(in)
 	}
+	b.because("", "no longer declared in the Corefile")
 	if svc := b.service(name); svc != nil {
 		for _, in := range svc.instances {
 			if in.Source == SourceCorefile && !keep[in.ID] {
@@ -552,9 +575,11 @@ func (r *Registry) apply(b *builder, ops ...op) func() error {
 		return r.committed()
 	}
 	r.staged = b.next
+	evs := b.events(r.cfg.Now(), r.cfg.ServeWarning)
 	if r.store == nil {
 		old := r.cur.Swap(r.staged)
 		close(old.changed)
+		r.events.append(evs)
 		return noWait
 	}
 	if r.closed {
@@ -569,6 +594,7 @@ func (r *Registry) apply(b *builder, ops ...op) func() error {
 		}
 	}
 	r.pending.ops = append(r.pending.ops, ops...)
+	r.pending.events = append(r.pending.events, evs...)
 	r.pending.snap = r.staged
 	return r.pending.wait
 }

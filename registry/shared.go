@@ -46,6 +46,9 @@ type shared struct {
 type sharedRecord struct {
 	record
 	Health Health `json:"health"`
+	// Output is why the instance has its health, as its probe or its
+	// sidecar said: every server's event log gives the same reason.
+	Output string `json:"output,omitempty"`
 }
 
 // farFuture stands for the deadline of a lease that etcd holds: the local
@@ -145,6 +148,9 @@ func (r *Registry) touch() {
 func (r *Registry) resetShared(changes []change, rev int64) {
 	r.mu.Lock()
 	b := newBuilder(r.staged)
+	if !r.shared.loaded.Load() {
+		b.quiet() // the load at start is no transition
+	}
 	for _, svc := range r.staged.Services() {
 		for _, in := range svc.instances {
 			if in.Source == SourceAPI {
@@ -206,6 +212,7 @@ func (r *Registry) applyChange(b *builder, c change, now time.Time) error {
 		}
 		sh.mods[c.key] = c.mod
 		in.Health = rec.Health
+		b.because("", rec.Output)
 		if in.TTL > 0 {
 			r.setReported(c.key, rec.Health)
 			if l, ok := r.leases.get(c.key); !ok {
@@ -223,6 +230,7 @@ func (r *Registry) applyChange(b *builder, c change, now time.Time) error {
 		r.leases.revoke(c.key)
 		delete(sh.mods, c.key)
 		delete(sh.reported, c.key)
+		b.because("", "deregistered")
 		b.removeInstance(c.key.service, c.key.id)
 	case leasePut:
 		in, ok := lookup(b.next, c.key.service, c.key.id)
@@ -230,6 +238,7 @@ func (r *Registry) applyChange(b *builder, c change, now time.Time) error {
 			return nil
 		}
 		r.leases.renewTo(c.key, in.TTL, farFuture)
+		b.because("", "heartbeat renewed the lease")
 		if h := r.reportedHealth(c.key); in.Health != h {
 			b.setHealth(in, h)
 		}
@@ -265,13 +274,14 @@ func (r *Registry) waitApplied(rev int64) error {
 	return nil
 }
 
-// encodeShared returns the record etcd stores for in.
-func encodeShared(in *Instance) []byte {
+// encodeShared returns the record etcd stores for in, with the output that
+// explains its health, if any.
+func encodeShared(in *Instance, output string) []byte {
 	var rec sharedRecord
 	if err := json.Unmarshal(putOp(in).value, &rec.record); err != nil {
 		panic(err) // putOp wrote it
 	}
-	rec.Health = in.Health
+	rec.Health, rec.Output = in.Health, output
 	b, err := json.Marshal(rec)
 	if err != nil {
 		panic(err)
@@ -307,7 +317,7 @@ func (r *Registry) registerShared(in Instance) (Instance, error) {
 		}
 	}
 	prevLease, hadLease := r.shared.store.leaseOf(k)
-	rev, err := r.shared.store.put(k, encodeShared(&in), in.TTL)
+	rev, err := r.shared.store.put(k, encodeShared(&in, ""), in.TTL)
 	if err != nil {
 		return Instance{}, err
 	}
@@ -430,7 +440,7 @@ func (r *Registry) writeHealth(k key, h Health, output string) error {
 			return nil
 		}
 		next.Health = h
-		rev, done, err := r.shared.store.update(k, encodeShared(&next), mod)
+		rev, done, err := r.shared.store.update(k, encodeShared(&next, output), mod)
 		if err != nil {
 			return err
 		}
@@ -460,7 +470,7 @@ func (r *Registry) restoreShared(instances []Instance) error {
 		if in.Check != "" {
 			in.Health = Critical
 		}
-		records[k] = encodeShared(&in)
+		records[k] = encodeShared(&in, "")
 		ttls[k] = in.TTL
 	}
 	r.mu.Unlock()

@@ -298,6 +298,9 @@ type builder struct {
 	tagged   *tableWriter[string, int32]
 	dirty    bool // whether anything was put
 
+	base    *Snapshot // the snapshot b derives from
+	changes changeSet // for the event log
+
 	copiedChecked bool
 }
 
@@ -307,7 +310,7 @@ func newBuilder(cur *Snapshot) *builder {
 	next.index = cur.index + 1
 	b := &builder{
 		next: &next, services: newTableWriter(cur.services), addrs: newTableWriter(cur.addrs),
-		tagged: newTableWriter(cur.tagged),
+		tagged: newTableWriter(cur.tagged), base: cur,
 	}
 	return b
 }
@@ -427,7 +430,9 @@ func (b *builder) setInstance(in Instance) *Instance {
 	}
 	next := make([]*Instance, 0, len(list)+1)
 	next = append(next, list[:i]...)
+	var old *Instance
 	if found {
+		old = list[i]
 		in.CreateIndex = list[i].CreateIndex
 		b.ref(list[i].Address, -1)
 		tags = addTags(tags, list[i].Tags, -1, false)
@@ -441,6 +446,7 @@ func (b *builder) setInstance(in Instance) *Instance {
 	b.ref(in.Address, +1)
 	tags = addTags(tags, in.Tags, +1, false)
 	b.put(in.Service, rebuild(in.Service, svc.configPtr(), next, tags, b.next.index))
+	b.changes.noteInstance(key{in.Service, in.ID}, old, stored)
 	return stored
 }
 
@@ -461,6 +467,7 @@ func (b *builder) removeInstance(service, id string) {
 	if !ok {
 		return
 	}
+	b.changes.noteInstance(key{service, id}, svc.instances[i], nil)
 	b.ref(svc.instances[i].Address, -1)
 	tags := addTags(svc.tags, svc.instances[i].Tags, -1, false)
 	next := slices.Delete(slices.Clone(svc.instances), i, i+1)
@@ -486,6 +493,7 @@ func (b *builder) setConfig(name string, cfg *ServiceConfig) {
 		}
 	}
 	b.put(name, rebuild(name, cfg, list, tags, b.next.index))
+	b.changes.noteConfig(name)
 }
 
 func (s *Service) configPtr() *ServiceConfig {

@@ -355,8 +355,10 @@ func hasWrites(ops []op) bool {
 type batch struct {
 	ops  []op
 	snap *Snapshot // the state once ops are applied
-	done chan struct{}
-	err  error
+	// events are the transitions of ops, published with snap.
+	events []Event
+	done   chan struct{}
+	err    error
 }
 
 func (b *batch) wait() error {
@@ -470,6 +472,7 @@ func (r *Registry) commitPending() {
 	} else {
 		old := r.cur.Swap(b.snap)
 		close(old.changed)
+		r.events.append(b.events)
 	}
 	r.mu.Unlock()
 	close(b.done)

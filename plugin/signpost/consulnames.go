@@ -24,7 +24,8 @@ import (
 //	_<service>._tcp|_udp|_<tag>[.service][.<dc>].<domain>   (RFC 2782)
 //	<hex-address>.addr[.<dc>].<domain>                       (SRV targets)
 //
-// A datacenter label other than the configured one, Consul's node and
+// where the datacenter may also be written <dc>.dc, as Consul allows. A
+// datacenter other than the configured one, Consul's node and
 // prepared-query names, and anything else is NXDOMAIN.
 
 // Defaults of the consul-names option.
@@ -35,7 +36,7 @@ const (
 
 // The labels Consul gives a meaning to below its domain; a datacenter
 // named like one of them could not be told apart from it.
-var consulTypeLabels = []string{"service", "node", "query", "addr", "connect", "ingress", "virtual"}
+var consulTypeLabels = []string{"service", "node", "query", "addr", "connect", "ingress", "virtual", "dc", "peer", "ns", "ap", "sg"}
 
 // consulNames is where Consul's names are answered: the domain, one of the
 // plugin's zones, and the datacenter this server stands for.
@@ -92,11 +93,16 @@ func (cn *consulNames) parse(name string) (query, error) {
 	if rest == "" {
 		return query{kind: kindApex}, nil
 	}
-	if r, last := cutLastLabel(rest); last == cn.dc {
-		if r == "" {
-			return query{kind: kindENT}, nil // <dc>.<domain>: names are below it
-		}
+	// The datacenter: <dc>, or Consul's explicit <dc>.dc.
+	switch r, last := cutLastLabel(rest); {
+	case rest == "dc" || rest == cn.dc || rest == cn.dc+".dc":
+		return query{kind: kindENT}, nil // names are below them
+	case last == cn.dc:
 		rest = r
+	case last == "dc":
+		if r, dc := cutLastLabel(r); dc == cn.dc {
+			rest = r
+		}
 	}
 	r, last := cutLastLabel(rest)
 	switch {

@@ -23,6 +23,7 @@ func TestConsulParse(t *testing.T) {
 		// <service>.service[.<dc>]
 		{"web.service.consul.", query{kind: kindService, service: "web"}, nil},
 		{"web.service.dc1.consul.", query{kind: kindService, service: "web"}, nil},
+		{"web.service.dc1.dc.consul.", query{kind: kindService, service: "web"}, nil},
 		// <tag>.<service>.service[.<dc>]
 		{"blue.web.service.consul.", query{kind: kindService, service: "web", tag: "blue"}, nil},
 		{"blue.web.service.dc1.consul.", query{kind: kindService, service: "web", tag: "blue"}, nil},
@@ -32,12 +33,16 @@ func TestConsulParse(t *testing.T) {
 		{"_web._udp.service.consul.", query{kind: kindService, service: "web"}, nil},
 		{"_web._tcp.consul.", query{kind: kindService, service: "web"}, nil},
 		{"_web._tcp.dc1.consul.", query{kind: kindService, service: "web"}, nil},
+		{"_web._tcp.service.dc1.dc.consul.", query{kind: kindService, service: "web"}, nil},
 		{"_web._blue.service.consul.", query{kind: kindService, service: "web", tag: "blue"}, nil},
 		{"_web._blue.service.dc1.consul.", query{kind: kindService, service: "web", tag: "blue"}, nil},
 		// Names that exist because there are names below them.
 		{"service.consul.", query{kind: kindENT}, nil},
 		{"service.dc1.consul.", query{kind: kindENT}, nil},
 		{"dc1.consul.", query{kind: kindENT}, nil},
+		{"dc1.dc.consul.", query{kind: kindENT}, nil},
+		{"dc.consul.", query{kind: kindENT}, nil},
+		{"service.dc1.dc.consul.", query{kind: kindENT}, nil},
 		{"addr.consul.", query{kind: kindENT}, nil},
 		{"addr.dc1.consul.", query{kind: kindENT}, nil},
 		{"_tcp.service.consul.", query{kind: kindENT, service: "tcp"}, nil},
@@ -54,6 +59,11 @@ func TestConsulParse(t *testing.T) {
 		{"10-0-0-5.addr.consul.", query{}, errNameNotFound}, // Signpost's own label is not a Consul name
 		// Unknown datacenters, Consul's other lookups, Signpost's own forms.
 		{"web.service.dc2.consul.", query{}, errNameNotFound},
+		{"web.service.dc2.dc.consul.", query{}, errNameNotFound},
+		{"web.service.dc1.dc.dc1.consul.", query{}, errNameNotFound},
+		{"web.service.p1.peer.consul.", query{}, errNameNotFound},
+		{"web.service.default.ns.dc1.dc.consul.", query{}, errNameNotFound},
+		{"dc2.dc.consul.", query{}, errNameNotFound},
 		{"_web._tcp.service.dc2.consul.", query{}, errNameNotFound},
 		{"blue.web.service.dc2.consul.", query{}, errNameNotFound},
 		{"0a000005.addr.dc2.consul.", query{}, errNameNotFound},
@@ -101,7 +111,7 @@ func TestConsulAddrLabel(t *testing.T) {
 }
 
 func TestConsulDatacenterNames(t *testing.T) {
-	for _, dc := range []string{"service", "addr", "node", "query", "", "dc_1", "-dc", strings.Repeat("d", 64)} {
+	for _, dc := range []string{"service", "addr", "node", "query", "dc", "peer", "", "dc_1", "-dc", strings.Repeat("d", 64)} {
 		if _, err := newConsulNames("consul.", dc); err == nil {
 			t.Errorf("datacenter %q accepted", dc)
 		}
@@ -137,6 +147,7 @@ var consulTable = []test.Case{
 		test.A("mysql.service.consul. 5 IN A 10.0.0.6"),
 	}},
 	{Qname: "web.service.dc1.consul.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.service.dc1.consul. 5 IN A 10.0.1.1")}},
+	{Qname: "web.service.dc1.dc.consul.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.service.dc1.dc.consul. 5 IN A 10.0.1.1")}},
 	{Qname: "web.service.consul.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("web.service.consul. 5 IN AAAA 2001:db8::2")}},
 	{Qname: "mysql.service.consul.", Qtype: dns.TypeSRV,
 		Answer: []dns.RR{

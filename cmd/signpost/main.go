@@ -20,6 +20,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/loop"
 	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/multisocket"
 	_ "github.com/coredns/coredns/plugin/pprof"
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
@@ -36,6 +37,7 @@ import (
 // so only names outside its zones leave the server.
 var directives = []string{
 	"timeouts",
+	"multisocket",
 	"reload",
 	"bufsize",
 	"bind",

@@ -50,6 +50,7 @@ func (sp *Signpost) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		m.Answer, m.Extra = answer, extra
 	}
 	countQuery(state.QType(), res)
+	generalAnswers.Inc()
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }

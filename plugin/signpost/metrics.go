@@ -29,6 +29,22 @@ var queriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help:      "Counter of queries answered by the signpost plugin, by query type and result.",
 }, []string{"type", "result"})
 
+// answersTotal counts replies by the path that wrote them, so that an
+// operator can see whether the plugins before signpost in the Corefile keep
+// the fast path (see rawWriter).
+var answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: "signpost",
+	Name:      "answers_total",
+	Help:      "Counter of replies written by the signpost plugin, by path: packed (written as bytes from the answer cache) or general (built as a message).",
+}, []string{"path"})
+
+// The counters of answersTotal, resolved once.
+var (
+	packedAnswers  = answersTotal.WithLabelValues("packed")
+	generalAnswers = answersTotal.WithLabelValues("general")
+)
+
 var (
 	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

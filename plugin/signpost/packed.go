@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/coredns/coredns/plugin/metrics"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/request"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
@@ -68,26 +66,6 @@ func newAnswerCache(size int) *answerCache {
 	return &answerCache{lru: c}
 }
 
-// rawWriter reports whether replies may be written as bytes: only when no
-// plugin before this one wraps the writer to see the reply as a message
-// (cache, rewrite, loadbalance do; the metrics and log recorders only count
-// bytes and take NOERROR as the default, which a positive answer is).
-func rawWriter(w dns.ResponseWriter) bool {
-	for range 8 {
-		switch x := w.(type) {
-		case *request.ScrubWriter:
-			return true
-		case *metrics.Recorder:
-			w = x.Recorder.ResponseWriter
-		case *dnstest.Recorder:
-			w = x.ResponseWriter
-		default:
-			return false
-		}
-	}
-	return false
-}
-
 // simpleQuery reports whether r is a plain query the fast path answers
 // exactly as the general one would: one question, opcode QUERY, no EDNS0
 // options beyond the buffer size and DO bit, a name without escapes.
@@ -113,6 +91,7 @@ func (sp *Signpost) serveCached(w dns.ResponseWriter, r *dns.Msg, state *request
 	}
 	bp := bufPool.Get().(*[]byte)
 	buf := sp.writePacked((*bp)[:0], r, state, pa)
+	packedAnswers.Inc() // before the reply leaves, so that a client that saw it sees it counted
 	w.Write(buf)
 	*bp = buf
 	bufPool.Put(bp)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/coredns/coredns/plugin/metrics"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
@@ -166,24 +165,6 @@ func TestPackedTruncation(t *testing.T) {
 			if tc.bufsize > 0 && got.IsEdns0() == nil {
 				t.Errorf("%s: no OPT record in the reply to an EDNS0 query", tc.name)
 			}
-		}
-	}
-}
-
-func TestRawWriter(t *testing.T) {
-	r := new(dns.Msg).SetQuestion("a.", dns.TypeA)
-	scrub := request.NewScrubWriter(r, &test.ResponseWriter{})
-	for name, tc := range map[string]struct {
-		w    dns.ResponseWriter
-		want bool
-	}{
-		"server":             {scrub, true},
-		"prometheus and log": {metrics.NewRecorder(dnstest.NewRecorder(scrub)), true},
-		"unknown wrapper":    {dnstest.NewRecorder(&test.ResponseWriter{}), false},
-		"test writer":        {&test.ResponseWriter{}, false},
-	} {
-		if got := rawWriter(tc.w); got != tc.want {
-			t.Errorf("%s: rawWriter = %v, want %v", name, got, tc.want)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/loop"
 	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/multisocket"
 	_ "github.com/coredns/coredns/plugin/pprof"
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
@@ -42,6 +43,7 @@ import (
 // file sits there in CoreDNS's own order too (after hosts, before loop).
 var directives = []string{
 	"timeouts",
+	"multisocket",
 	"reload",
 	"bufsize",
 	"bind",

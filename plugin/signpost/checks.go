@@ -2,6 +2,7 @@ package signpost
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -229,7 +230,7 @@ func (c *checker) transition(key string, s healthcheck.Status) {
 	if !ok {
 		log.Warningf("check of %s reported state %d, which the registry does not know: marked critical", key, s)
 	}
-	if err := c.reg.SetHealth(service, id, h); err != nil {
+	if err := c.reg.SetHealthOutput(service, id, h, c.probeOutput(key, s)); err != nil {
 		log.Debugf("check of %s: %v", key, err) // deregistered meanwhile
 	}
 }
@@ -237,6 +238,19 @@ func (c *checker) transition(key string, s healthcheck.Status) {
 // healthOf maps a check's state to the registry's. The two packages keep
 // enums of their own (healthcheck knows nothing of the registry), so they
 // meet here by name, not by number. A state without a case, such as one
+// probeOutput is why the check under key turned s, for the event log: its
+// last probe's output (URL secrets masked), or what passed.
+func (c *checker) probeOutput(key string, s healthcheck.Status) string {
+	res, ok := c.sched.Result(key)
+	switch {
+	case !ok:
+		return ""
+	case res.Output != "":
+		return res.Output
+	}
+	return fmt.Sprintf("%s check %s", res.Check.Type, s)
+}
+
 // added to healthcheck and not yet here, is critical and not ok: an instance
 // whose health cannot be told is not served.
 func healthOf(s healthcheck.Status) (registry.Health, bool) {

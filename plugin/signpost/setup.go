@@ -172,11 +172,14 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		if c.NextArg() {
 			return c.ArgErr()
 		}
+	case "events":
+		cfg.regCfg.Events, err = parseInt(c, 1, 1_000_000)
 		cfg.opts.serveWarning = true
 	case "data":
 		cfg.dataDir, err = oneArg(c)
 	case "etcd":
 		cfg.etcd, err = parseEtcd(c)
+		cfg.regCfg.ServeWarning = true
 	case "heartbeat-grace":
 		cfg.regCfg.HeartbeatGrace, err = parseDuration(c, time.Second, 24*time.Hour)
 	case "deregister-after":

@@ -59,6 +59,9 @@ type Options struct {
 	// probe: by default only its own instance's address (any port), and
 	// also the addresses within these prefixes (see CheckPermitted).
 	CheckTargets []netip.Prefix
+	// Consul, when set, also serves the Consul-compatible API (see
+	// ConsulOptions); nil leaves Consul's paths unknown.
+	Consul *ConsulOptions
 	// EventsHeartbeat is how often an idle event stream sends a comment;
 	// DefaultEventsHeartbeat when zero.
 	EventsHeartbeat time.Duration
@@ -134,6 +137,9 @@ func (h *handler) routes() {
 	// a server without a token refuses them.
 	h.mux.Handle("GET "+snapshotPath, h.admin(h.saveSnapshot))
 	h.mux.Handle("PUT "+snapshotPath, h.admin(h.restoreSnapshot))
+	if h.opts.Consul != nil {
+		h.consulRoutes()
+	}
 }
 
 // ServeHTTP dispatches r, answering unknown paths and methods in JSON like

@@ -1,0 +1,165 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/signpost-dns/signpost/registry"
+)
+
+// catalogServices serves GET /v1/catalog/services: every service with the
+// tags of its instances.
+func (c *consul) catalogServices(w http.ResponseWriter, r *http.Request) {
+	c.serveRead(w, r, "", func(snap *registry.Snapshot) (any, error) {
+		out := make(map[string][]string)
+		if r.URL.Query().Has("node-meta") {
+			return out, nil // the node has no meta: nothing matches
+		}
+		for _, svc := range snap.Services() {
+			if svc.Len() == 0 {
+				continue // a Corefile service with no instance: not in Consul's catalog
+			}
+			tags := []string{}
+			for _, in := range svc.Instances() {
+				tags = append(tags, in.Tags...)
+			}
+			slices.Sort(tags)
+			out[svc.Name()] = slices.Compact(tags)
+		}
+		return out, nil
+	})
+}
+
+// serviceQuery is the service and tags a catalog or health read asks for.
+type serviceQuery struct {
+	name string   // lowercased; may be no label, and then names no service
+	tags []string // lowercased; an instance must carry every one
+	none bool     // nothing can match: node-meta asked of a node without meta
+}
+
+func parseServiceQuery(r *http.Request) serviceQuery {
+	q := serviceQuery{name: strings.ToLower(r.PathValue("service"))}
+	query := r.URL.Query()
+	for _, t := range query["tag"] {
+		q.tags = append(q.tags, strings.ToLower(t))
+	}
+	q.none = query.Has("node-meta")
+	return q
+}
+
+// waitName is the service a blocking read waits on: none (any change) for
+// a name that is no label.
+func (q serviceQuery) waitName() string {
+	if registry.ValidateLabel("service", q.name) != nil {
+		return ""
+	}
+	return q.name
+}
+
+// instances returns the instances of the service that carry every tag,
+// with their Consul IDs.
+func (q serviceQuery) instances(c *consul, snap *registry.Snapshot) ([]registry.Instance, []string) {
+	svc := snap.Service(q.name)
+	if svc == nil || q.none {
+		return nil, nil
+	}
+	var ins []registry.Instance
+	var ids []string
+	for _, in := range svc.Instances() {
+		if !hasTags(in, q.tags) {
+			continue
+		}
+		ins = append(ins, in)
+		ids = append(ids, c.consulID(snap, in))
+	}
+	return ins, ids
+}
+
+func hasTags(in registry.Instance, tags []string) bool {
+	for _, t := range tags {
+		if !in.HasTag(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// catalogService serves GET /v1/catalog/service/{service}: its instances,
+// whatever their health, with ?tag= selecting those carrying every tag.
+func (c *consul) catalogService(w http.ResponseWriter, r *http.Request) {
+	sq := parseServiceQuery(r)
+	c.serveRead(w, r, sq.waitName(), func(snap *registry.Snapshot) (any, error) {
+		v := c.view(r, snap)
+		ins, ids := sq.instances(c, snap)
+		out := make([]consulCatalogJSON, len(ins))
+		for i, in := range ins {
+			out[i] = v.catalog(in, ids[i])
+		}
+		return out, nil
+	})
+}
+
+// healthService serves GET /v1/health/service/{service}: its instances
+// with their checks; ?passing leaves out those whose check is not passing,
+// warning ones too, as Consul does.
+func (c *consul) healthService(w http.ResponseWriter, r *http.Request) {
+	sq := parseServiceQuery(r)
+	passing, err := passingOnly(r)
+	if err != nil {
+		setConsulHeaders(w)
+		setConsulIndex(w, c.h.reg.Snapshot())
+		c.h.fail(w, r, err)
+		return
+	}
+	c.serveRead(w, r, sq.waitName(), func(snap *registry.Snapshot) (any, error) {
+		v := c.view(r, snap)
+		ins, ids := sq.instances(c, snap)
+		out := make([]consulEntryJSON, 0, len(ins))
+		for i, in := range ins {
+			if !passing || in.Health == registry.Passing {
+				out = append(out, v.entry(in, ids[i]))
+			}
+		}
+		return out, nil
+	})
+}
+
+// passingOnly reads ?passing, which Consul takes bare or as a boolean.
+func passingOnly(r *http.Request) (bool, error) {
+	query := r.URL.Query()
+	if !query.Has("passing") {
+		return false, nil
+	}
+	s := query.Get("passing")
+	if s == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &registry.FieldError{Field: "passing", Value: s, Reason: "must be true or false, or given bare"}
+	}
+	return b, nil
+}
+
+// catalogDatacenters serves GET /v1/catalog/datacenters: the server's one.
+func (c *consul) catalogDatacenters(w http.ResponseWriter, r *http.Request) {
+	c.serveRead(w, r, "", func(*registry.Snapshot) (any, error) {
+		return []string{c.opts.Datacenter}, nil
+	})
+}
+
+// statusLeader serves GET /v1/status/leader: the server is its own leader.
+func (c *consul) statusLeader(w http.ResponseWriter, r *http.Request) {
+	c.serveRead(w, r, "", func(*registry.Snapshot) (any, error) {
+		return c.serverAddress(r), nil
+	})
+}
+
+// statusPeers serves GET /v1/status/peers: the server alone.
+func (c *consul) statusPeers(w http.ResponseWriter, r *http.Request) {
+	c.serveRead(w, r, "", func(*registry.Snapshot) (any, error) {
+		return []string{c.serverAddress(r)}, nil
+	})
+}

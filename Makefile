@@ -22,7 +22,7 @@ run: build
 # The Go modules of the repository: the server, and the client with its
 # gRPC resolver, which are modules of their own so that programs embedding
 # them pull in none of the server's dependencies.
-MODULES := . client
+MODULES := . client client/grpcresolver
 
 vet:
 	@set -e; for m in $(MODULES); do echo "go vet in $$m"; (cd $$m && $(GO) vet ./...); done

@@ -10,6 +10,7 @@ require (
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus/client_golang v1.25.0
 	github.com/signpost-dns/signpost/client v0.0.0-00010101000000-000000000000
+	github.com/signpost-dns/signpost/client/grpcresolver v0.0.0-00010101000000-000000000000
 	go.etcd.io/bbolt v1.5.0
 	go.etcd.io/etcd/api/v3 v3.7.3
 	go.etcd.io/etcd/client/v3 v3.7.3
@@ -77,3 +78,5 @@ require (
 )
 
 replace github.com/signpost-dns/signpost/client => ./client
+
+replace github.com/signpost-dns/signpost/client/grpcresolver => ./client/grpcresolver

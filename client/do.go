@@ -35,7 +35,8 @@ type request struct {
 
 // response is what a successful attempt, or a final error answer, returns.
 type response struct {
-	index uint64
+	index  uint64
+	header http.Header
 }
 
 // do sends req until a server answers it, decoding a 2xx answer's body into
@@ -106,7 +107,7 @@ func (c *Client) attempt(ctx context.Context, base string, req request, out any)
 		return response{}, err
 	}
 	defer drainClose(hresp.Body)
-	resp := response{}
+	resp := response{header: hresp.Header}
 	resp.index, _ = strconv.ParseUint(hresp.Header.Get(indexHeader), 10, 64)
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
 		return resp, readError(hresp)

@@ -35,8 +35,7 @@ type request struct {
 
 // response is what a successful attempt, or a final error answer, returns.
 type response struct {
-	index  uint64
-	header http.Header
+	index uint64
 }
 
 // do sends req until a server answers it, decoding a 2xx answer's body into
@@ -107,7 +106,7 @@ func (c *Client) attempt(ctx context.Context, base string, req request, out any)
 		return response{}, err
 	}
 	defer drainClose(hresp.Body)
-	resp := response{header: hresp.Header}
+	resp := response{}
 	resp.index, _ = strconv.ParseUint(hresp.Header.Get(indexHeader), 10, 64)
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
 		return resp, readError(hresp)

@@ -60,6 +60,9 @@ type apiConfig struct {
 	// checkTargets are where checks registered through the API may probe
 	// besides their own instance's address.
 	checkTargets []netip.Prefix
+	// consul serves the Consul-compatible API on the api listener; nil
+	// for none.
+	consul *consulOptions
 }
 
 func setup(c *caddy.Controller) error {
@@ -135,6 +138,9 @@ func parse(c *caddy.Controller) (*config, error) {
 	if (cfg.api.token != "" || cfg.api.tls != nil) && cfg.api.addr == "" {
 		return nil, c.Err("token and tls need an api address")
 	}
+	if err := cfg.finishConsulAPI(c); err != nil {
+		return nil, err
+	}
 	if cfg.etcd != nil && cfg.dataDir != "" {
 		return nil, c.Err("data and etcd cannot be combined: the registry lives either in a data directory or in etcd")
 	}
@@ -154,6 +160,8 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.api.token, err = oneArg(c)
 	case "token-file":
 		cfg.api.token, err = parseTokenFile(c)
+	case "consul-api":
+		cfg.api.consul, err = parseConsulAPI(c, cfg.api.consul)
 	case "token-read":
 		cfg.api.tokenRead, err = parseOnOff(c)
 	case "tls":

@@ -126,6 +126,7 @@ func (h *handler) routes() {
 	h.mux.Handle("DELETE "+instancePath, h.write(h.deregister))
 	h.mux.Handle("PUT "+instancePath+"/heartbeat", h.write(h.heartbeat))
 	h.mux.Handle("PUT "+instancePath+"/health", h.write(h.report))
+	h.mux.Handle("PUT "+heartbeatsPath, h.write(h.heartbeats))
 	h.mux.Handle("GET /v1/services", h.read(h.listServices))
 	h.mux.Handle("GET /v1/services/{service}", h.read(h.showService))
 	h.mux.HandleFunc("GET /v1/health", h.health)

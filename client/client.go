@@ -1,11 +1,15 @@
 // Package client is a Go client of Signpost's HTTP registration API: register
-// an instance, renew its lease, deregister it, list services and follow one
-// with blocking queries, and save or restore a backup of the registrations.
+// an instance, renew its lease (or the leases of many instances in one call,
+// Heartbeats), deregister it, list services and follow one with blocking
+// queries, and save or restore a backup of the registrations.
 //
 // A Client knows one or more servers. A call goes to the server that last
 // answered; on a network error or a 5xx answer it moves on to the next one,
 // and after trying each it waits with exponential backoff and jitter before
-// the next round. A 4xx answer is final and comes back as an *Error.
+// the next round. A 4xx answer is final and comes back as an *Error. Calls
+// reuse their connections (HTTP keep-alive): every answer is read to its
+// end, so that a sidecar renewing a lease every few seconds keeps one
+// connection open.
 //
 // The package imports no server package, so a service embedding it pulls in
 // nothing but the standard library.

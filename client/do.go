@@ -35,7 +35,8 @@ type request struct {
 
 // response is what a successful attempt, or a final error answer, returns.
 type response struct {
-	index uint64
+	index  uint64
+	header http.Header
 }
 
 // do sends req until a server answers it, decoding a 2xx answer's body into
@@ -105,8 +106,8 @@ func (c *Client) attempt(ctx context.Context, base string, req request, out any)
 	if err != nil {
 		return response{}, err
 	}
-	defer hresp.Body.Close()
-	resp := response{}
+	defer drainClose(hresp.Body)
+	resp := response{header: hresp.Header}
 	resp.index, _ = strconv.ParseUint(hresp.Header.Get(indexHeader), 10, 64)
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
 		return resp, readError(hresp)
@@ -122,6 +123,19 @@ func (c *Client) attempt(ctx context.Context, base string, req request, out any)
 		return resp, &decodeError{fmt.Errorf("%s %s: %w", req.method, hreq.URL.Redacted(), err)}
 	}
 	return resp, nil
+}
+
+// maxDrain is as much of an answer's unread rest (trailing white space after
+// a decoded value, say) as is read before closing it, so that its
+// connection goes back to the pool: Go's transport closes a connection
+// whose answer was not read to its end. Beyond it, a new connection costs
+// less than reading on.
+const maxDrain = 256 << 10
+
+// drainClose reads what is left of body, up to maxDrain, and closes it.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	body.Close()
 }
 
 func (c *Client) newRequest(ctx context.Context, base string, req request) (*http.Request, error) {

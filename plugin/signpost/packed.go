@@ -178,7 +178,8 @@ func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zone string, a 
 	// newer than RFC 1035) forbids compressing them. The target is also
 	// the owner of the glue, uncompressed so that a record's size here is
 	// never less than what CoreDNS's writer makes of it.
-	target := appendName(nil, sp.target(a, zone))
+	t := sp.target(a, zone)
+	target := appendName(make([]byte, 0, len(t)+2), t)
 	rr := binary.BigEndian.AppendUint16(nil, 0xC00C) // owner: the question
 	rr = sp.appendHeader(rr, dns.TypeSRV, 6+len(target))
 	rr = binary.BigEndian.AppendUint16(rr, 0) // priority

@@ -6,13 +6,22 @@ SIGNPOST  := $(BIN)/signpost
 CTL       := $(BIN)/signpostctl
 COREFILE  ?= Corefile.example
 
-.PHONY: all build run test vet clean bench fuzz etcd
+.PHONY: all build run test vet clean bench fuzz etcd install uninstall
 
 all: build
 
+# The version both binaries print (signpost -version, signpostctl version):
+# git describe of the checkout, or "dev" outside one. BUILDFLAGS adds flags
+# to go build, such as -trimpath.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+VERSION_PKG := github.com/signpost-dns/signpost/internal/version
+LDFLAGS     := -X $(VERSION_PKG).linked=$(VERSION) -X $(VERSION_PKG).linkedCommit=$(COMMIT)
+BUILDFLAGS  ?=
+
 build:
-	$(GO) build -o $(SIGNPOST) ./cmd/signpost
-	@if [ -d cmd/signpostctl ]; then $(GO) build -o $(CTL) ./cmd/signpostctl; fi
+	$(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(SIGNPOST) ./cmd/signpost
+	@if [ -d cmd/signpostctl ]; then $(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(CTL) ./cmd/signpostctl; fi
 
 # Start the server on Corefile.example: DNS on 127.0.0.1:1053, the
 # registration API on 127.0.0.1:8053.

@@ -36,7 +36,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, eventsCmd, sidecarCmd, snapshotCmd}
+	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, eventsCmd, sidecarCmd, snapshotCmd, versionCmd}
 }
 
 func lookup(name string) *command {
@@ -64,6 +64,7 @@ Commands:
 	tw.Flush()
 	fmt.Fprint(w, "\nGlobal flags (also accepted after the command):\n")
 	printFlags(w, global, true)
+	fmt.Fprint(w, "  --version\n      print the version and exit (before the command only)\n")
 	fmt.Fprint(w, `
 Exit status: 0 on success, 1 when a server refused the request or none
 answered, 2 when the command line is wrong.
@@ -82,7 +83,7 @@ Run 'signpostctl COMMAND --help' for the flags and examples of a command.
 
 // usage prints the help of one command.
 func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: signpostctl %s %s\n\n%s\n", c.name, c.synopsis, c.summary)
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", strings.TrimSpace("signpostctl "+c.name+" "+c.synopsis), c.summary)
 	if c.details != "" {
 		fmt.Fprintf(w, "\n%s\n", c.details)
 	}

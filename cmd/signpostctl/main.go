@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("signpostctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -112,6 +113,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case err != nil:
 		return a.fail(flagError(err), "")
+	case *showVersion:
+		printVersion(stdout)
+		return exitOK
 	case fs.NArg() == 0:
 		a.usage(stderr, fs)
 		return exitUsage

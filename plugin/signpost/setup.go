@@ -253,12 +253,13 @@ func parseOnOff(c *caddy.Controller) (bool, error) {
 		return false, err
 	}
 	switch v {
+	name := c.Val()
 	case "on":
 		return true, nil
 	case "off":
 		return false, nil
 	}
-	return false, c.Errf("%s takes on or off, not %q", c.Val(), v)
+	return false, c.Errf("%s takes on or off, not %q", name, v)
 }
 
 func parseTLS(c *caddy.Controller) (*tls.Config, error) {
@@ -323,7 +324,8 @@ func parseTTL(c *caddy.Controller) (uint32, error) {
 		return 0, err
 	}
 	if d%time.Second != 0 {
-		return 0, c.Errf("invalid %s %s: DNS TTLs are whole seconds", c.Val(), d)
+	name := c.Val()
+		return 0, c.Errf("invalid %s %q: not a whole number of seconds (DNS TTLs are whole seconds)", name, c.Val())
 	}
 	return uint32(d / time.Second), nil
 }

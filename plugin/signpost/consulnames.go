@@ -48,42 +48,69 @@ type consulNames struct {
 // newConsulNames checks a domain, already one of the plugin's zones, and
 // a datacenter name.
 func newConsulNames(domain, dc string) (*consulNames, error) {
-	dc = strings.ToLower(dc)
-	if err := registry.ValidateLabel("datacenter", dc); err != nil {
+	dc, err := consulDatacenter(dc)
+	if err != nil {
 		return nil, err
-	}
-	if slices.Contains(consulTypeLabels, dc) {
-		return nil, fmt.Errorf("datacenter %q is a label Consul's names use for a lookup type", dc)
 	}
 	return &consulNames{domain: domain, dc: dc}, nil
 }
 
+// consulDatacenter checks a datacenter name and returns it lowercased: a
+// DNS label that Consul's names do not use for something else.
+func consulDatacenter(dc string) (string, error) {
+	dc = strings.ToLower(dc)
+	if err := registry.ValidateLabel("datacenter", dc); err != nil {
+		return "", err
+	}
+	if slices.Contains(consulTypeLabels, dc) {
+		return "", fmt.Errorf("datacenter %q is a label Consul's names use for a lookup type", dc)
+	}
+	return dc, nil
+}
+
 // parseConsulNames reads "consul-names [DOMAIN [DATACENTER]]". DOMAIN must
 // be one of zones, the plugin's zones, so that its queries reach the plugin.
+// Without DATACENTER the datacenter is settled once the block is read (see
+// finishConsulNames).
 func parseConsulNames(c *caddy.Controller, zones []string) (*consulNames, error) {
 	args := c.RemainingArgs()
 	if len(args) > 2 {
 		return nil, c.ArgErr()
 	}
-	domain, dc := defaultConsulDomain, defaultConsulDatacenter
+	cn := &consulNames{domain: defaultConsulDomain}
 	if len(args) > 0 {
-		domain = dns.Fqdn(strings.ToLower(args[0]))
-		if _, ok := dns.IsDomainName(domain); !ok {
+		cn.domain = dns.Fqdn(strings.ToLower(args[0]))
+		if _, ok := dns.IsDomainName(cn.domain); !ok {
 			return nil, c.Errf("invalid consul-names domain %q", args[0])
 		}
 	}
+	if !slices.Contains(zones, cn.domain) {
+		return nil, c.Errf("consul-names domain %s is not a zone of this server block (it serves %s): add it to the block's zones, as in \"svc.internal:53 %s:53 {\"",
+			cn.domain, strings.Join(zones, " "), strings.TrimSuffix(cn.domain, "."))
+	}
 	if len(args) > 1 {
-		dc = args[1]
-	}
-	if !slices.Contains(zones, domain) {
-		return nil, c.Errf("consul-names domain %s is not a zone of this server block (it serves %s): add it to the block's zones, as in \"svc.internal %s:53 {\"",
-			domain, strings.Join(zones, " "), strings.TrimSuffix(domain, "."))
-	}
-	cn, err := newConsulNames(domain, dc)
-	if err != nil {
-		return nil, c.Errf("invalid consul-names datacenter: %v", err)
+		dc, err := consulDatacenter(args[1])
+		if err != nil {
+			return nil, c.Errf("invalid consul-names datacenter: %v", err)
+		}
+		cn.dc = dc
 	}
 	return cn, nil
+}
+
+// finishConsulNames settles the datacenter of consul-names given without
+// one: consul-api's, so that the server stands for one datacenter in DNS
+// and over HTTP, else dc1. (finishConsulAPI, after it, refuses two that
+// differ.)
+func (cfg *config) finishConsulNames() {
+	cn := cfg.opts.consul
+	if cn == nil || cn.dc != "" {
+		return
+	}
+	cn.dc = defaultConsulDatacenter
+	if a := cfg.api.consul; a != nil && a.Datacenter != "" {
+		cn.dc = a.Datacenter
+	}
 }
 
 // parse maps a lowercased query name inside the Consul domain to what it

@@ -138,6 +138,7 @@ func parse(c *caddy.Controller) (*config, error) {
 	if (cfg.api.token != "" || cfg.api.tls != nil) && cfg.api.addr == "" {
 		return nil, c.Err("token and tls need an api address")
 	}
+	cfg.finishConsulNames()
 	if err := cfg.finishConsulAPI(c); err != nil {
 		return nil, err
 	}

@@ -275,3 +275,23 @@ func TestParseConsulNames(t *testing.T) {
 		}
 	}
 }
+
+// consul-names without a datacenter stands for consul-api's, whichever
+// comes first, so that DNS and the Consul API answer for one datacenter.
+func TestConsulNamesTakesConsulAPIDatacenter(t *testing.T) {
+	const zones = "signpost svc.internal consul {\napi 127.0.0.1:8053\n"
+	for _, body := range []string{"consul-api EU1\nconsul-names\n", "consul-names consul\nconsul-api eu1\n"} {
+		cfg, err := parse(caddy.NewTestController("dns", zones+body+"}"))
+		if err != nil {
+			t.Errorf("%q: %v", body, err)
+			continue
+		}
+		if cfg.opts.consul.dc != "eu1" || cfg.api.consul.Datacenter != "eu1" {
+			t.Errorf("%q: consul-names datacenter %q, consul-api %q; want eu1 for both", body, cfg.opts.consul.dc, cfg.api.consul.Datacenter)
+		}
+	}
+	cfg, err := parse(caddy.NewTestController("dns", zones+"consul-names\nconsul-api\n}"))
+	if err != nil || cfg.opts.consul.dc != "dc1" || cfg.api.consul.Datacenter != "dc1" {
+		t.Errorf("neither names a datacenter: %+v, %v; want dc1 for both", cfg, err)
+	}
+}

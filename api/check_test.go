@@ -161,6 +161,8 @@ func TestRegisterCheckBadInput(t *testing.T) {
 		{"header bad name", `{"type":"http","header":{"bad name":"x"}}`, `check: header "bad name": not a valid header name`},
 		{"header bad value", `{"type":"http","header":{"X-A":"a\r\nB: c"}}`, `check: header X-A: value contains a control character`},
 		{"tls_skip_verify a string", `{"type":"https","tls_skip_verify":"yes"}`, `check: tls_skip_verify: must be true or false`},
+		{"Corefile spelling", `{"type":"https","tls-skip-verify":true}`, `check: unknown field "tls-skip-verify" (did you mean "tls_skip_verify"?)`},
+		{"dashes naming nothing", `{"type":"tcp","re-try":1}`, `check: unknown field "re-try"`},
 		{"path without slash", `{"type":"http","path":"healthz"}`, `check: path "healthz": must start with /`},
 		{"path on tcp", `{"type":"tcp","path":"/healthz"}`, `check: path: only for http and https checks, not tcp`},
 		{"expect on redis", `{"type":"redis","expect":"PONG"}`, `check: expect: only for http and https checks, not redis`},

@@ -87,6 +87,8 @@ func bodyError(err error, limit int64) error {
 		dup      *duplicateKeyError
 	)
 	switch {
+	case errors.As(err, &unknown) && unknown.suggest != "":
+		return &registry.FieldError{Field: unknown.key, Reason: fmt.Sprintf("is not a known field; did you mean %q?", unknown.suggest)}
 	case errors.As(err, &unknown):
 		return &registry.FieldError{Field: unknown.key, Reason: "is not a known field"}
 	case errors.As(err, &dup) && dup.path == "":
@@ -109,10 +111,27 @@ func bodyError(err error, limit int64) error {
 
 // unknownFieldError is a member of a JSON object whose key names no field
 // of the struct the object decodes into. encoding/json reports one only as
-// a message; checkMembers finds it itself.
-type unknownFieldError struct{ key string }
+// a message; checkMembers finds it itself. suggest is the field the key
+// names when spelled with underscores, as the Corefile's options are spelled
+// with dashes ("tls-skip-verify" for "tls_skip_verify"); "" when none.
+type unknownFieldError struct{ key, suggest string }
 
-func (e *unknownFieldError) Error() string { return fmt.Sprintf("unknown field %q", e.key) }
+func (e *unknownFieldError) Error() string {
+	if e.suggest != "" {
+		return fmt.Sprintf("unknown field %q (did you mean %q?)", e.key, e.suggest)
+	}
+	return fmt.Sprintf("unknown field %q", e.key)
+}
+
+// suggestField returns the field of fields that key names with its dashes
+// written as underscores, or "".
+func suggestField(fields []string, key string) string {
+	if !strings.Contains(key, "-") {
+		return ""
+	}
+	f, _ := matchField(fields, strings.ReplaceAll(key, "-", "_"))
+	return f
+}
 
 // duplicateKeyError is a key given twice in one JSON object, which
 // encoding/json would take silently, keeping the last value.
@@ -148,7 +167,7 @@ func checkMembers(data []byte, fields []string) error {
 		}
 		name, ok := matchField(fields, key)
 		if !ok {
-			return &unknownFieldError{key: key}
+			return &unknownFieldError{key: key, suggest: suggestField(fields, key)}
 		}
 		if seen[name] {
 			return &duplicateKeyError{field: key}

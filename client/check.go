@@ -125,6 +125,9 @@ func ParseCheck(s string) (*CheckSpec, error) {
 		return nil, errors.New("check: want one JSON object and nothing after it")
 	}
 	if name, ok := unknownCheckField(s); ok {
+		if known, ok := knownCheckField(strings.ReplaceAll(name, "-", "_")); ok && strings.Contains(name, "-") {
+			return nil, fmt.Errorf("check: unknown field %q (did you mean %q?)", name, known)
+		}
 		return nil, fmt.Errorf("check: unknown field %q", name)
 	}
 	c := new(CheckSpec)
@@ -161,16 +164,21 @@ func unknownCheckField(s string) (string, bool) {
 	if json.Unmarshal([]byte(s), &members) != nil {
 		return "", false
 	}
-	t := reflect.TypeFor[checkJSON]()
-	known := make([]string, 0, t.NumField())
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		known = append(known, name)
-	}
 	names := slices.Sorted(maps.Keys(members))
 	for _, name := range names {
-		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
+		if _, ok := knownCheckField(name); !ok {
 			return name, true
+		}
+	}
+	return "", false
+}
+
+// knownCheckField returns the field of a check that name names, matched as
+// encoding/json matches them (ignoring case).
+func knownCheckField(name string) (string, bool) {
+	for f := range reflect.TypeFor[checkJSON]().Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("json"), ","); strings.EqualFold(k, name) {
+			return k, true
 		}
 	}
 	return "", false

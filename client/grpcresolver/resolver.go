@@ -82,7 +82,8 @@ func (r *signpostResolver) poll(index uint64, seen bool) (client.ServiceInfo, er
 // resolver to resolve again; a watching resolver hears of every change
 // anyway, so it has nothing to do about one. With no instance left, the
 // balancer gets the empty list, so it stops sending to the old ones, and
-// an error that RPCs fail with.
+// then the reason as an error, which pick_first hands on to the RPCs it
+// fails (round_robin fails them with its own).
 func (r *signpostResolver) update(info client.ServiceInfo) {
 	st, key := newState(info, r.filter)
 	if r.pushed && key == r.lastKey {

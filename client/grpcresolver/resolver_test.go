@@ -252,7 +252,7 @@ func stacks() []string {
 }
 
 // leftovers waits, within a bound, for the goroutines started since before
-// by this package or by an HTTP client to end, and returns those that
+// by a resolver or by an HTTP client to end, and returns those that
 // did not.
 func leftovers(before map[string]bool) []string {
 	var left []string
@@ -262,7 +262,7 @@ func leftovers(before map[string]bool) []string {
 			if before[strings.Fields(g)[1]] {
 				continue
 			}
-			if strings.Contains(g, "grpcresolver.") || strings.Contains(g, "net/http.(*persistConn)") {
+			if strings.Contains(g, "grpcresolver.(*signpostResolver)") || strings.Contains(g, "net/http.(*persistConn)") {
 				left = append(left, g)
 			}
 		}

@@ -104,6 +104,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet, global bool) {
 			return
 		}
 		name, usage := flag.UnquoteUsage(f)
+		if _, ok := f.Value.(durationFlag); ok && name == "value" {
+			name = "duration"
+		}
 		line := "  --" + f.Name
 		if name != "" {
 			line += " " + name
@@ -191,7 +194,7 @@ func (r *regFlags) add(fs *flag.FlagSet, ttl time.Duration) {
 	fs.Var(&r.tags, "tag", "`tag` of the instance, repeatable or comma-separated")
 	fs.Var(r.meta, "meta", "metadata `KEY=VALUE`, repeatable")
 	fs.Var(&r.weight, "weight", "SRV `weight` from 0 to 65535 (default 1)")
-	fs.DurationVar(&r.ttl, "ttl", ttl, "heartbeat lease; without it the instance stays until deregistered")
+	durationVar(fs, &r.ttl, "ttl", ttl, "heartbeat lease; without it the instance stays until deregistered")
 }
 
 func (r *regFlags) registration(service, id, addr string, port int) client.Registration {
@@ -325,11 +328,19 @@ var watchCmd = &command{
 			if err != nil {
 				return err
 			}
+			var seen bool // an instance was registered during the watch
 			err = c.Watch(ctx, args[0], func(info client.ServiceInfo) error {
 				if *asJSON {
 					return printJSON(a.stdout, info)
 				}
 				fmt.Fprintf(a.stdout, "%s ", a.now().Format("15:04:05"))
+				if len(info.Instances) == 0 && info.Failover == nil {
+					// The server knows no such service (404), or no longer:
+					// normal for a service about to start, so keep waiting.
+					fmt.Fprintf(a.stdout, "%s\n\n", noInstances(args[0], seen))
+					return nil
+				}
+				seen = true
 				a.printService(a.stdout, info)
 				fmt.Fprintln(a.stdout)
 				return nil

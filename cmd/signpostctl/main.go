@@ -65,7 +65,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *app {
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.Var(&a.servers, "server", "server `URL`, repeatable or comma-separated (env SIGNPOST_SERVER)")
 	fs.StringVar(&a.token, "token", a.token, "bearer `token` for the API (env SIGNPOST_TOKEN)")
-	fs.DurationVar(&a.timeout, "timeout", a.timeout, "timeout of each request to a server")
+	durationVar(fs, &a.timeout, "timeout", a.timeout, "timeout of each request to a server")
 	fs.StringVar(&a.caFile, "ca-file", a.caFile, "PEM `file` of the CA that signed the servers' certificates, for https")
 }
 
@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == nil {
 		return a.fail(usagef("unknown command %q", name), "")
 	}
-	return a.fail(a.runCommand(ctx, cmd, rest), cmd.name)
+	return a.fail(a.withHints(a.runCommand(ctx, cmd, rest)), cmd.name)
 }
 
 // help serves "signpostctl help [COMMAND]".

@@ -226,7 +226,7 @@ func TestWatchCommand(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"watch", "web", "--server", srv.URL}, func(string) string { return "" }, &stdout, &stderr)
 	}()
-	eventually(t, "the first report", func() bool { return strings.Contains(stdout.String(), "service web: 0 instances") })
+	eventually(t, "the first report", func() bool { return strings.Contains(stdout.String(), "no instances of web registered yet; waiting") })
 	reg.Register(registry.Instance{Service: "web", ID: "w1", Address: netip.MustParseAddr("10.0.0.5"), Port: 80, Weight: 1})
 	eventually(t, "the change", func() bool { return strings.Contains(stdout.String(), "w1  10.0.0.5:80") })
 	cancel() // as SIGINT does

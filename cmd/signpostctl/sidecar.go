@@ -57,8 +57,8 @@ is shorter, so that another server is tried in time.`,
 		fs.StringVar(&addr, "address", "", "IP `address` DNS answers with (required)")
 		fs.IntVar(&port, "port", 0, "`port` of the service (required)")
 		fs.StringVar(&healthURL, "health-url", "", "serve the instance only while a GET of this `URL` answers 2xx or 3xx")
-		fs.DurationVar(&checkEvery, "check-interval", 0, "time between GETs of the health URL (default 2s, or a third of --ttl when shorter)")
-		fs.DurationVar(&healthTimeout, "health-timeout", 2*time.Second, "timeout of the local health check, at most the check interval")
+		durationVar(fs, &checkEvery, "check-interval", 0, "time between GETs of the health URL (default 2s, or a third of --ttl when shorter)")
+		durationVar(fs, &healthTimeout, "health-timeout", 2*time.Second, "timeout of the local health check, at most the check interval")
 		r.add(fs, 15*time.Second)
 		return func(ctx context.Context, _ []string) error {
 			if err := checkSidecarFlags(service, id, addr, port, r.ttl, healthURL); err != nil {

@@ -249,12 +249,12 @@ func parseTokenFile(c *caddy.Controller) (string, error) {
 }
 
 func parseOnOff(c *caddy.Controller) (bool, error) {
+	name := c.Val()
 	v, err := oneArg(c)
 	if err != nil {
 		return false, err
 	}
 	switch v {
-	name := c.Val()
 	case "on":
 		return true, nil
 	case "off":
@@ -320,12 +320,12 @@ func parseDuration(c *caddy.Controller, min, max time.Duration) (time.Duration, 
 
 // parseTTL reads a DNS TTL as a duration of whole seconds.
 func parseTTL(c *caddy.Controller) (uint32, error) {
+	name := c.Val()
 	d, err := parseDuration(c, 0, maxTTL)
 	if err != nil {
 		return 0, err
 	}
 	if d%time.Second != 0 {
-	name := c.Val()
 		return 0, c.Errf("invalid %s %q: not a whole number of seconds (DNS TTLs are whole seconds)", name, c.Val())
 	}
 	return uint32(d / time.Second), nil

@@ -148,12 +148,16 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 		start time.Time
 		addr  string
 	}
+	gone := backends[1]
 	var (
 		rpcs     []rpc
 		rpcErr   error
 		answered time.Time
 		answer   = make(chan time.Time, 1)
 		done     = make(chan struct{})
+		// What the backend had served when the first RPC past the bound
+		// started: the RPCs are sequential, so none was in flight.
+		servedAtBound = -1
 	)
 	go func() {
 		defer close(done)
@@ -164,18 +168,21 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 			default:
 			}
 			start := time.Now()
+			pastBound := !answered.IsZero() && start.Sub(answered) > moveOffBound
+			if pastBound && after == 0 {
+				servedAtBound = gone.served()
+			}
 			addr, err := tryGRPCCall(hc)
 			if err != nil {
 				rpcErr = err
 				return
 			}
 			rpcs = append(rpcs, rpc{start, addr})
-			if !answered.IsZero() && start.Sub(answered) > moveOffBound {
+			if pastBound {
 				after++
 			}
 		}
 	}()
-	gone := backends[1]
 	sent := time.Now()
 	api.expect(t, http.StatusNoContent, http.MethodDelete, instPath("echo", "e2"), "")
 	answer <- time.Now()
@@ -212,6 +219,9 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 	if last > moveOffBound {
 		t.Errorf("an RPC started %v after the deregistration's answer reached the deregistered backend; want none after %v", last, moveOffBound)
 	}
+	if n := gone.served(); n != servedAtBound {
+		t.Errorf("the deregistered backend served %d RPCs in all, %d when the first RPC past the bound started", n, servedAtBound)
+	}
 	if after < 50 || byAddr[gone.addr] != 0 || byAddr[backends[0].addr] == 0 || byAddr[backends[2].addr] == 0 {
 		t.Errorf("the %d RPCs started after %v were answered by %v, want at least 50, by both and only %s and %s",
 			after, moveOffBound, byAddr, backends[0].addr, backends[2].addr)
@@ -220,7 +230,7 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 
 // TestGRPCResolverFailover gives the resolver two Signpost servers, the
 // first one unreachable, on a server whose reads need the token: RPCs
-// reach the registered grpcBackend, and a grpcBackend registered after the dial
+// reach the registered backend, and a backend registered after the dial
 // gets traffic too, as the blocking queries go to the second server.
 func TestGRPCResolverFailover(t *testing.T) {
 	s := startServer(t, apiCorefileWith("        token s3cret\n        token-read on\n"))

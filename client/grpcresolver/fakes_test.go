@@ -27,10 +27,10 @@ import (
 // fakeAPI serves one service's instances.
 type fakeAPI struct {
 	*httptest.Server
-	token string // required when set
-	hits  atomic.Int32
+	hits atomic.Int32
 
 	mu        sync.Mutex
+	token     string // required when set
 	index     uint64
 	instances []client.Instance
 	failWith  int           // answer every request with this status when set
@@ -71,13 +71,13 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "service not found"}, 0)
 		return
 	}
-	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+	f.mu.Lock()
+	idx, ch, failWith, token := f.index, f.changed, f.failWith, f.token
+	f.mu.Unlock()
+	if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"}, 0)
 		return
 	}
-	f.mu.Lock()
-	idx, ch, failWith := f.index, f.changed, f.failWith
-	f.mu.Unlock()
 	if failWith != 0 {
 		writeJSON(w, failWith, map[string]string{"error": http.StatusText(failWith)}, idx)
 		return

@@ -298,3 +298,14 @@ func TestBuildErrors(t *testing.T) {
 		t.Errorf("ftp server: %v", err)
 	}
 }
+
+func TestDelay(t *testing.T) {
+	r := &signpostResolver{backoff: 100 * time.Millisecond, maxBackoff: time.Second}
+	for fails, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 40: time.Second} {
+		for range 20 {
+			if d := r.delay(fails); d < want/2 || d > want {
+				t.Errorf("delay after %d failures: %v, want between %v and %v", fails, d, want/2, want)
+			}
+		}
+	}
+}

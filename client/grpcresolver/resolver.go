@@ -39,6 +39,11 @@ type signpostResolver struct {
 // the servers; an error that outlasts its retries is reported to the
 // ClientConn, and after a pause the next question is asked at once again,
 // since it may go to another server whose indexes are not comparable.
+//
+// The loop is client.Watch's, over the same calls, with what a resolver
+// needs besides: Watch retries server errors silently, where a resolver
+// must report them to gRPC, and its backoff cannot be cut short by
+// ResolveNow.
 func (r *signpostResolver) run() {
 	defer close(r.done)
 	var (

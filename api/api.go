@@ -133,6 +133,7 @@ func (h *handler) routes() {
 	h.mux.Handle("GET "+explainPath, h.read(h.explain))
 	h.mux.Handle("GET /v1/events", h.read(h.events))
 	h.mux.Handle("GET /v1/events/stream", h.read(h.eventStream))
+	h.uiRoutes()
 	// A backup holds the whole registry, secrets included, and a restore
 	// replaces it: both ways need the token, with or without TokenRead, and
 	// a server without a token refuses them.

@@ -15,9 +15,20 @@ func (h *handler) write(next http.HandlerFunc) http.Handler {
 }
 
 // read guards a handler that reads the registry: it needs the token only
-// with TokenRead.
+// with TokenRead, and takes the dashboard's session cookie for it (see
+// ui.go).
 func (h *handler) read(next http.HandlerFunc) http.Handler {
-	return h.guard(next, h.opts.TokenRead)
+	guarded := h.guard(next, h.opts.TokenRead)
+	if !h.readNeedsToken() {
+		return guarded
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.uiSession(r) {
+			next(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 // admin guards a handler that returns secrets or replaces the registry (a

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/coredns/coredns/request"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -53,6 +54,18 @@ type packedRecord struct {
 	port, weight uint16
 }
 
+type answerCache struct {
+	lru *lru.Cache[packedKey, *packedAnswer]
+}
+
+func newAnswerCache(size int) *answerCache {
+	c, err := lru.New[packedKey, *packedAnswer](size)
+	if err != nil {
+		panic(err) // only for a size below one
+	}
+	return &answerCache{lru: c}
+}
+
 // simpleQuery reports whether r is a plain query the fast path answers
 // exactly as the general one would: one question, opcode QUERY, no EDNS0
 // options beyond the buffer size and DO bit, a name without escapes.
@@ -92,11 +105,11 @@ func (sp *Signpost) answer(key packedKey, zone string, snap *registry.Snapshot) 
 		pa, _ := sp.pack(key, zone, snap)
 		return pa
 	}
-	pa, ok := sp.cache.get(key)
+	pa, ok := sp.cache.lru.Get(key)
 	if !ok || pa.index != snap.Index() {
 		var keep bool
 		if pa, keep = sp.pack(key, zone, snap); keep {
-			sp.cache.add(key, pa)
+			sp.cache.lru.Add(key, pa)
 		}
 	}
 	return pa

@@ -177,18 +177,18 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.opts.maxAnswers, err = parseInt(c, 0, math.MaxUint16)
 	case "answer-cache":
 		cfg.cacheSize, err = parseInt(c, 0, 10_000_000)
-	case "events":
-		cfg.regCfg.Events, err = parseInt(c, 1, 1_000_000)
 	case "serve-warning":
 		if c.NextArg() {
 			return c.ArgErr()
 		}
+	case "events":
+		cfg.regCfg.Events, err = parseInt(c, 1, 1_000_000)
 		cfg.opts.serveWarning = true
-		cfg.regCfg.ServeWarning = true
 	case "data":
 		cfg.dataDir, err = oneArg(c)
 	case "etcd":
 		cfg.etcd, err = parseEtcd(c)
+		cfg.regCfg.ServeWarning = true
 	case "heartbeat-grace":
 		cfg.regCfg.HeartbeatGrace, err = parseDuration(c, time.Second, 24*time.Hour)
 	case "deregister-after":

@@ -87,5 +87,39 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
+# Install what `make build` built, the systemd units and the example
+# configuration, as autotools would: DESTDIR for packaging, PREFIX (default
+# /usr/local). Build first as yourself (`make build && sudo make install`):
+# install compiles nothing, so root needs no Go toolchain. Nothing in /etc
+# is written: /etc/signpost is the administrator's (see README.md,
+# "Installation"); the examples land in $(DATADIR) to copy from. The units
+# go where systemd looks for units of a local prefix, their ExecStart
+# pointing at $(BINDIR); run `systemctl daemon-reload` after.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share/signpost
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL     ?= install
+UNITS       := signpost.service signpost-sidecar@.service
+EXAMPLES    := Corefile.example contrib/Corefile.port53 contrib/systemd/sidecar-web.env.example
+
+install:
+	@test -x $(SIGNPOST) && test -x $(CTL) || { echo "make install: no $(SIGNPOST) or $(CTL): run make build first" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	$(INSTALL) -m 0755 $(SIGNPOST) $(CTL) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(EXAMPLES) $(DESTDIR)$(DATADIR)/
+	for u in $(UNITS); do \
+		sed 's|/usr/local/bin/|$(BINDIR)/|g' contrib/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL) -m 0644 contrib/systemd/signpost.sysusers $(DESTDIR)$(SYSUSERSDIR)/signpost.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/signpost $(DESTDIR)$(BINDIR)/signpostctl
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(SYSUSERSDIR)/signpost.conf
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(EXAMPLES)))
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+
 clean:
 	rm -rf $(BIN)

@@ -179,10 +179,13 @@ type Reason struct {
 // "answer" or "additional" (the addresses of SRV targets). Under
 // max-answers, one answer holds only some of the answer records.
 type Record struct {
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	Section string `json:"section"`
-	RR      string `json:"rr"`
+	// Question is the query that answers it, as dig asks it: a name and
+	// a type, e.g. "web.svc.internal. SRV".
+	Question string `json:"question"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Section  string `json:"section"`
+	RR       string `json:"rr"`
 }
 
 // explain serves GET /v1/explain/{service}[?tag=T].

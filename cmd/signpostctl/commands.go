@@ -36,7 +36,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, eventsCmd, sidecarCmd, snapshotCmd, versionCmd}
+	commands = []*command{registerCmd, deregisterCmd, heartbeatCmd, lsCmd, showCmd, watchCmd, eventsCmd, explainCmd, sidecarCmd, snapshotCmd, versionCmd}
 }
 
 func lookup(name string) *command {

@@ -17,9 +17,14 @@ import (
 func newAPIHandler(reg *registry.Registry, cfg apiConfig) http.Handler {
 	return api.NewHandler(reg, api.Options{
 		Token: cfg.token, TokenRead: cfg.tokenRead, CheckTargets: cfg.checkTargets, Logger: log,
-		Consul: cfg.consul,
+		Explain: cfg.explain,
+		Consul:  cfg.consul,
 	})
 }
+
+// explainFunc is what the API calls to explain a service's answers; the
+// plugin's explainer provides it.
+type explainFunc = api.ExplainFunc
 
 // consulOptions configures the Consul-compatible API (consul-api).
 type consulOptions = api.ConsulOptions

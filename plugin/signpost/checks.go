@@ -226,6 +226,9 @@ func checkKey(service, id string) string { return service + "/" + id }
 func (c *checker) transition(key string, s healthcheck.Status) {
 	service, id, _ := strings.Cut(key, "/")
 	transitionsTotal.WithLabelValues(s.String()).Inc()
+	if s == healthcheck.Critical {
+		c.noteCritical(key)
+	}
 	h, ok := healthOf(s)
 	if !ok {
 		log.Warningf("check of %s reported state %d, which the registry does not know: marked critical", key, s)

@@ -67,6 +67,17 @@ var (
 	}, []string{"state"})
 )
 
+// detectionSeconds measures how long Signpost took to stop serving an
+// instance that failed, by what found it: its lease running out, its
+// sidecar's report, or its probe.
+var detectionSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: "signpost",
+	Name:      "detection_seconds",
+	Help:      "Histogram of the time from an instance's last good heartbeat or probe to its removal from answers (turned critical), by source: lease, report or probe.",
+	Buckets:   []float64{.1, .25, .5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 900},
+}, []string{"source"})
+
 // observeProbe records one probe in the metrics.
 func observeProbe(checkType string, s healthcheck.Status, d time.Duration) {
 	probesTotal.WithLabelValues(checkType, s.String()).Inc()

@@ -60,6 +60,8 @@ type apiConfig struct {
 	// checkTargets are where checks registered through the API may probe
 	// besides their own instance's address.
 	checkTargets []netip.Prefix
+	// explain answers GET /v1/explain/{service}.
+	explain explainFunc
 	// consul serves the Consul-compatible API on the api listener; nil
 	// for none.
 	consul *consulOptions
@@ -79,6 +81,8 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("signpost", err)
 	}
 	sp := &Signpost{Zones: cfg.zones, Fall: cfg.sp.Fall, reg: reg, upstream: upstream.New(), opts: cfg.opts}
+	cfg.api.explain = newExplainer(sp, key).explain
+	setAnswerTTL(key, cfg.opts.ttl)
 	if cfg.cacheSize > 0 {
 		sp.cache = newAnswerCache(cfg.cacheSize)
 	}
@@ -121,7 +125,7 @@ func setup(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*config, error) {
 	cfg := &config{
 		opts:      options{ttl: uint32(defaultTTL.Seconds()), negativeTTL: uint32(defaultNegativeTTL.Seconds())},
-		regCfg:    registry.Config{Logger: log},
+		regCfg:    registry.Config{Logger: log, OnLapse: observeLapse},
 		cacheSize: defaultCacheSize,
 	}
 	for i := 0; c.Next(); i++ {
@@ -177,18 +181,18 @@ func (cfg *config) parseProperty(c *caddy.Controller) error {
 		cfg.opts.maxAnswers, err = parseInt(c, 0, math.MaxUint16)
 	case "answer-cache":
 		cfg.cacheSize, err = parseInt(c, 0, 10_000_000)
+	case "events":
+		cfg.regCfg.Events, err = parseInt(c, 1, 1_000_000)
 	case "serve-warning":
 		if c.NextArg() {
 			return c.ArgErr()
 		}
-	case "events":
-		cfg.regCfg.Events, err = parseInt(c, 1, 1_000_000)
 		cfg.opts.serveWarning = true
+		cfg.regCfg.ServeWarning = true
 	case "data":
 		cfg.dataDir, err = oneArg(c)
 	case "etcd":
 		cfg.etcd, err = parseEtcd(c)
-		cfg.regCfg.ServeWarning = true
 	case "heartbeat-grace":
 		cfg.regCfg.HeartbeatGrace, err = parseDuration(c, time.Second, 24*time.Hour)
 	case "deregister-after":

@@ -73,6 +73,12 @@ func TestREADMEExamples(t *testing.T) {
 		"-p 1053", "-p "+strconv.Itoa(s.port),
 		"http://127.0.0.1:8053", s.apiURL,
 	)
+	// The examples run from a directory laid out as the checkout after
+	// `make build`, with the binaries in bin/.
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Dir(ctlBin), filepath.Join(dir, "bin")); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(),
 		"PATH="+filepath.Dir(ctlBin)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"SIGNPOST_SERVER="+s.apiURL,
@@ -84,6 +90,7 @@ func TestREADMEExamples(t *testing.T) {
 	for _, ex := range examples {
 		ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 		cmd := exec.CommandContext(ctx, "sh", "-c", ports.Replace(ex.command))
+		cmd.Dir = dir
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		cancel()

@@ -6,7 +6,7 @@ SIGNPOST  := $(BIN)/signpost
 CTL       := $(BIN)/signpostctl
 COREFILE  ?= Corefile.example
 
-.PHONY: all build run test vet clean bench fuzz etcd install uninstall
+.PHONY: all build run test vet clean bench fuzz etcd prometheus install uninstall
 
 all: build
 
@@ -39,7 +39,7 @@ vet:
 
 # Every test of every module, under the race detector. Integration tests
 # build the real binaries themselves.
-test: vet etcd
+test: vet etcd prometheus
 	@rc=0; for m in $(MODULES); do (cd $$m && $(GO) test -race -count=1 -timeout 15m ./...) || rc=1; done; exit $$rc
 
 # The current etcd server (and etcdctl) that the etcd tests run against,
@@ -62,6 +62,29 @@ $(ETCD_STAMP):
 	$(GO) build -trimpath -o "$(CURDIR)/$(BIN)/etcdctl" go.etcd.io/etcd/etcdctl/v3
 	rm -f $(BIN)/.etcd-*
 	$(BIN)/etcd --version | head -n 1
+	touch $@
+
+# Prometheus with Consul service discovery, which the tests of the
+# Consul-compatible API run against (Debian's prometheus package is built
+# without it). Built once per version from the module proxy in a throwaway
+# module, as etcd is, with Consul as its only service discovery: Prometheus
+# offers build tags for that, and the other discoveries would triple the
+# build.
+PROMETHEUS_VERSION := v0.316.0
+PROMETHEUS_STAMP   := $(BIN)/.prometheus-$(PROMETHEUS_VERSION)
+
+prometheus: $(PROMETHEUS_STAMP)
+
+$(PROMETHEUS_STAMP):
+	@mkdir -p $(BIN)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export GOWORK=off; cd "$$tmp"; $(GO) mod init signpost-prometheus 2>/dev/null; \
+	echo "building prometheus $(PROMETHEUS_VERSION) with Consul discovery into $(BIN)/"; \
+	$(GO) get github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION) \
+		2>"$$tmp/get.log" || { cat "$$tmp/get.log"; exit 1; }; \
+	$(GO) build -trimpath -tags remove_all_sd,enable_consul_sd -o "$(CURDIR)/$(BIN)/prometheus" \
+		github.com/prometheus/prometheus/cmd/prometheus
+	rm -f $(BIN)/.prometheus-*
 	touch $@
 
 # Benchmark Signpost against CoreDNS's hosts and file plugins and two

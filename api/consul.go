@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -76,7 +77,8 @@ type consul struct {
 	h      *handler
 	opts   *ConsulOptions
 	nodeID string // a UUID derived from the node name, as Consul nodes have one
-	ids    atomic.Pointer[idCounts]
+	idx    atomic.Pointer[snapIndex]
+	idxMu  sync.Mutex // one build of the index at a time
 }
 
 // consulPrefixes are the paths of Consul's HTTP API. Those that Signpost

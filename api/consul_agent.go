@@ -28,7 +28,7 @@ func (c *consul) agentServices(w http.ResponseWriter, r *http.Request) {
 func (c *consul) agentService(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.serveRead(w, r, "", func(snap *registry.Snapshot) (any, error) {
-		in, err := resolve(snap, id)
+		in, err := c.resolve(snap, id)
 		if err != nil {
 			return nil, err
 		}

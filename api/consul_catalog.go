@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -13,22 +12,12 @@ import (
 // tags of its instances.
 func (c *consul) catalogServices(w http.ResponseWriter, r *http.Request) {
 	c.serveRead(w, r, "", func(snap *registry.Snapshot) (any, error) {
-		out := make(map[string][]string)
 		if r.URL.Query().Has("node-meta") {
-			return out, nil // the node has no meta: nothing matches
+			return map[string][]string{}, nil // the node has no meta: nothing matches
 		}
-		for _, svc := range snap.Services() {
-			if svc.Len() == 0 {
-				continue // a Corefile service with no instance: not in Consul's catalog
-			}
-			tags := []string{}
-			for _, in := range svc.Instances() {
-				tags = append(tags, in.Tags...)
-			}
-			slices.Sort(tags)
-			out[svc.Name()] = slices.Compact(tags)
-		}
-		return out, nil
+		// Services without instances (a Corefile service with failover
+		// only) are not in the index, as not in Consul's catalog.
+		return c.index(snap).tags, nil
 	})
 }
 

@@ -330,7 +330,7 @@ func (c *consul) checkUpdate(w http.ResponseWriter, r *http.Request) {
 // its lease, as a health report does.
 func (c *consul) updateCheck(w http.ResponseWriter, r *http.Request, h registry.Health, output string) {
 	checkID := r.PathValue("check")
-	in, err := resolveCheck(c.h.reg.Snapshot(), checkID)
+	in, err := c.resolveCheck(c.h.reg.Snapshot(), checkID)
 	if err == nil && in.TTL == 0 {
 		err = &statusError{http.StatusConflict, fmt.Sprintf("CheckID %q does not have associated TTL", checkID)}
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -57,7 +58,7 @@ func errUnknownService(id string) error {
 }
 
 // resolve finds the instance a Consul ID names in snap.
-func resolve(snap *registry.Snapshot, consulID string) (registry.Instance, error) {
+func (c *consul) resolve(snap *registry.Snapshot, consulID string) (registry.Instance, error) {
 	ref, err := parseConsulID(consulID)
 	if err != nil {
 		return registry.Instance{}, errUnknownService(consulID)
@@ -70,66 +71,94 @@ func resolve(snap *registry.Snapshot, consulID string) (registry.Instance, error
 		}
 		return registry.Instance{}, errUnknownService(consulID)
 	}
-	found := instancesWithID(snap, ref.id)
+	found := c.index(snap).byID[ref.id]
 	switch len(found) {
 	case 0:
 		return registry.Instance{}, errUnknownService(consulID)
 	case 1:
-		return found[0], nil
+		return lookupRef(snap, found[0])
 	}
 	names := make([]string, len(found))
-	for i, in := range found {
-		names[i] = in.Service + ":" + in.ID
+	for i, r := range found {
+		names[i] = r.service + ":" + r.id
 	}
 	return registry.Instance{}, &statusError{http.StatusConflict, fmt.Sprintf(
 		"service ID %q names instances of several services: ask for one of %s", consulID, strings.Join(names, ", "))}
 }
 
-// instancesWithID returns the instances of every service whose id is id.
-func instancesWithID(snap *registry.Snapshot, id string) []registry.Instance {
-	var found []registry.Instance
-	for _, svc := range snap.Services() {
-		if in, ok := svc.Instance(id); ok {
-			found = append(found, in)
+func lookupRef(snap *registry.Snapshot, r consulRef) (registry.Instance, error) {
+	if svc := snap.Service(r.service); svc != nil {
+		if in, ok := svc.Instance(r.id); ok {
+			return in, nil
 		}
 	}
-	return found
+	return registry.Instance{}, errUnknownService(r.id) // not reached: the index is of snap
 }
 
-// idCounts is how many services have an instance with each id, in one
-// snapshot. It is built at the first read of a snapshot that needs it and
-// kept for the reads after it (a client that follows the catalog reads
-// every service after a change).
-type idCounts struct {
-	snap  *registry.Snapshot
-	count map[string]int32
+// snapIndex is what the Consul view needs of one snapshot beyond what the
+// snapshot indexes itself: the instances by id (a Consul ID names an
+// instance without its service), by custom check ID, and the tags of each
+// service. It is built at the first read of a snapshot that needs it and
+// kept for the reads after it: a TTL check update that changes nothing
+// leaves the snapshot as it is, and a client that follows the catalog reads
+// every service after each change.
+type snapIndex struct {
+	snap    *registry.Snapshot
+	byID    map[string][]consulRef
+	byCheck map[string][]consulRef
+	tags    map[string][]string // service -> its instances' tags, sorted, once each
 }
 
-// idCount returns the idCounts of snap.
-func (c *consul) idCount(snap *registry.Snapshot) map[string]int32 {
-	if ids := c.ids.Load(); ids != nil && ids.snap == snap {
-		return ids.count
+// index returns the snapIndex of snap, building it if it is not the one
+// kept. Readers of one snapshot wait for one build rather than each making
+// its own.
+func (c *consul) index(snap *registry.Snapshot) *snapIndex {
+	if x := c.idx.Load(); x != nil && x.snap == snap {
+		return x
 	}
-	count := make(map[string]int32)
+	c.idxMu.Lock()
+	defer c.idxMu.Unlock()
+	if x := c.idx.Load(); x != nil && x.snap == snap {
+		return x
+	}
+	x := buildIndex(snap)
+	c.idx.Store(x)
+	return x
+}
+
+func buildIndex(snap *registry.Snapshot) *snapIndex {
+	x := &snapIndex{
+		snap: snap, byID: make(map[string][]consulRef), byCheck: make(map[string][]consulRef),
+		tags: make(map[string][]string, snap.Len()),
+	}
 	for _, svc := range snap.Services() {
+		tags := []string{}
 		for _, in := range svc.Instances() {
-			count[in.ID]++
+			r := consulRef{in.Service, in.ID}
+			x.byID[in.ID] = append(x.byID[in.ID], r)
+			if id := in.Meta[metaCheckID]; id != "" {
+				x.byCheck[id] = append(x.byCheck[id], r)
+			}
+			tags = append(tags, in.Tags...)
+		}
+		if svc.Len() > 0 {
+			slices.Sort(tags)
+			x.tags[svc.Name()] = slices.Compact(tags)
 		}
 	}
-	c.ids.Store(&idCounts{snap: snap, count: count})
-	return count
+	return x
 }
 
 // consulIDs returns every instance of snap, in the order of services and
 // ids, with its Consul ID.
 func (c *consul) consulIDs(snap *registry.Snapshot) ([]registry.Instance, []string) {
-	count := c.idCount(snap)
+	x := c.index(snap)
 	var all []registry.Instance
 	var ids []string
 	for _, svc := range snap.Services() {
 		for _, in := range svc.Instances() {
 			all = append(all, in)
-			ids = append(ids, consulIDIn(in, count[in.ID] > 1))
+			ids = append(ids, consulIDIn(in, len(x.byID[in.ID]) > 1))
 		}
 	}
 	return all, ids
@@ -144,7 +173,7 @@ func consulIDIn(in registry.Instance, shared bool) string {
 
 // consulID returns the Consul ID of one instance of snap.
 func (c *consul) consulID(snap *registry.Snapshot, in registry.Instance) string {
-	return consulIDIn(in, c.idCount(snap)[in.ID] > 1)
+	return consulIDIn(in, len(c.index(snap).byID[in.ID]) > 1)
 }
 
 // A Consul check ID is the CheckID its registration gave, kept in the
@@ -174,26 +203,18 @@ func errUnknownCheck(checkID string) error {
 }
 
 // resolveCheck finds the instance whose check a Consul check ID names.
-func resolveCheck(snap *registry.Snapshot, checkID string) (registry.Instance, error) {
+func (c *consul) resolveCheck(snap *registry.Snapshot, checkID string) (registry.Instance, error) {
 	for _, consulID := range checkCandidates(checkID) {
-		in, err := resolve(snap, consulID)
+		in, err := c.resolve(snap, consulID)
 		if err == nil && hasConsulCheck(in) && checkIDOf(in, consulID) == checkID {
 			return in, nil
 		}
 	}
-	// A CheckID the registration gave, kept in meta: look through them all.
-	var found []registry.Instance
-	for _, svc := range snap.Services() {
-		for _, in := range svc.Instances() {
-			if in.Meta[metaCheckID] == checkID {
-				found = append(found, in)
-			}
-		}
+	// A CheckID the registration gave, kept in meta.
+	if found := c.index(snap).byCheck[checkID]; len(found) == 1 {
+		return lookupRef(snap, found[0])
 	}
-	if len(found) != 1 {
-		return registry.Instance{}, errUnknownCheck(checkID)
-	}
-	return found[0], nil
+	return registry.Instance{}, errUnknownCheck(checkID)
 }
 
 // checkCandidates returns the Consul ID that a check ID of the default

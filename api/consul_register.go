@@ -192,11 +192,11 @@ func registrationMeta(meta map[string]string) (map[string]string, error) {
 // ID names one instance (Consul would move it to the new service, which
 // would be two writes here, and one could fail).
 func (c *consul) conflict(in registry.Instance) error {
-	for _, other := range instancesWithID(c.h.reg.Snapshot(), in.ID) {
-		if other.Service != in.Service {
+	for _, other := range c.index(c.h.reg.Snapshot()).byID[in.ID] {
+		if other.service != in.Service {
 			return &statusError{http.StatusConflict, fmt.Sprintf(
 				"ID %q is taken by an instance of service %q: deregister it first, or give this instance another ID",
-				in.ID, other.Service)}
+				in.ID, other.service)}
 		}
 	}
 	return nil
@@ -232,7 +232,7 @@ func (c *consul) apply(p consulPlan) error {
 
 // deregister serves PUT /v1/agent/service/deregister/{id}.
 func (c *consul) deregister(w http.ResponseWriter, r *http.Request) {
-	in, err := resolve(c.h.reg.Snapshot(), r.PathValue("id"))
+	in, err := c.resolve(c.h.reg.Snapshot(), r.PathValue("id"))
 	if err == nil {
 		err = c.h.reg.Deregister(in.Service, in.ID)
 	}

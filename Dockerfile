@@ -8,7 +8,11 @@
 
 FROM golang:1.26 AS build
 WORKDIR /src
+# The modules first, for a layer that outlives source changes: the main
+# module's and those of the client modules it replaces with ./client.
 COPY go.mod go.sum ./
+COPY client/go.* client/
+COPY client/grpcresolver/go.* client/grpcresolver/
 RUN go mod download
 COPY . .
 # The build context carries no .git (.dockerignore): the version comes in as

@@ -73,6 +73,56 @@ func TestDockerfileBuild(t *testing.T) {
 	}
 }
 
+// The files the Dockerfile copies before `go mod download` are enough for
+// it: every module the main module replaces with a directory has its go.mod
+// there.
+func TestDockerfileModuleLayer(t *testing.T) {
+	tmp := t.TempDir()
+	var found bool
+	for _, l := range readDockerfile(t) {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "RUN" && strings.Contains(l, "go mod download") {
+			found = true
+			break
+		}
+		if f[0] != "COPY" || len(f) < 3 || strings.HasPrefix(f[1], "--") {
+			continue
+		}
+		dst := filepath.Join(tmp, f[len(f)-1])
+		for _, src := range f[1 : len(f)-1] {
+			matches, err := filepath.Glob(filepath.Join("..", src))
+			if err != nil || len(matches) == 0 {
+				t.Fatalf("Dockerfile: COPY %s matches nothing", src)
+			}
+			for _, m := range matches {
+				b, err := os.ReadFile(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(dst, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dst, filepath.Base(m)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("Dockerfile: no go mod download step")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), makeTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "mod", "download")
+	cmd.Dir = tmp
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go mod download with the files copied before it: %v\n%s", err, out)
+	}
+}
+
 // The final image runs as a non-root user and exposes DNS and the API.
 func TestDockerfileImage(t *testing.T) {
 	lines := readDockerfile(t)

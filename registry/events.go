@@ -83,6 +83,7 @@ type eventLog struct {
 	n       int
 	last    uint64
 	changed chan struct{}
+	watched bool // someone holds changed: close it at the next append
 }
 
 func newEventLog(size int) *eventLog {
@@ -127,16 +128,18 @@ func (l *eventLog) append(evs []Event) {
 		l.ring[l.start] = e
 		l.start = (l.start + 1) % len(l.ring)
 	}
-	close(l.changed)
-	l.changed = make(chan struct{})
+	if l.watched {
+		close(l.changed)
+		l.changed, l.watched = make(chan struct{}), false
+	}
 }
 
 // slice copies the kept events from the skip-th oldest on. l.mu is held.
 func (l *eventLog) slice(skip int) []Event {
-	out := make([]Event, 0, l.n-skip)
-	for i := skip; i < l.n; i++ {
-		out = append(out, l.ring[(l.start+i)%len(l.ring)])
-	}
+	out := make([]Event, l.n-skip)
+	first := (l.start + skip) % len(l.ring)
+	n := copy(out, l.ring[first:min(len(l.ring), first+len(out))])
+	copy(out[n:], l.ring)
 	return out
 }
 
@@ -156,6 +159,7 @@ func (l *eventLog) since(after uint64) (EventPage, <-chan struct{}) {
 	default:
 		page.Events = l.slice(int(after + 1 - oldest))
 	}
+	l.watched = true
 	return page, l.changed
 }
 
@@ -218,8 +222,9 @@ type changeSet struct {
 	off      bool // record nothing
 	cause    cause
 	list     []instanceChange
-	keys     map[key]int // index in list, once there are two changes
-	services []string    // whose configuration changed
+	inline   [2]instanceChange // list's first room: most writes change one instance
+	keys     map[key]int       // index in list, once there are two changes
+	services []string          // whose configuration changed
 }
 
 func (c *changeSet) noteInstance(k key, old, new *Instance) {
@@ -238,6 +243,9 @@ func (c *changeSet) noteInstance(k key, old, new *Instance) {
 	}
 	if c.keys != nil {
 		c.keys[k] = len(c.list)
+	}
+	if c.list == nil {
+		c.list = c.inline[:0]
 	}
 	c.list = append(c.list, instanceChange{k: k, old: old, new: new, cause: c.cause})
 }
@@ -261,33 +269,55 @@ func (b *builder) quiet() { b.changes.off = true }
 // serve-warning option.
 func (b *builder) events(now time.Time, serveWarning bool) []Event {
 	c := &b.changes
-	if len(c.list) == 0 && len(c.services) == 0 {
+	n := len(c.list) + len(c.services)
+	if n == 0 {
 		return nil
 	}
 	var evs []Event
-	touched := make(map[string]bool, len(c.services)+1)
-	var order []string
-	touch := func(name string) {
-		if !touched[name] {
-			touched[name] = true
-			order = append(order, name)
-		}
-	}
 	for _, ch := range c.list {
 		if e, ok := instanceEvent(ch, now); ok {
 			evs = append(evs, e)
 		}
-		touch(ch.k.service)
 	}
-	for _, name := range c.services {
-		touch(name)
+	// Each service touched is judged once for failover. A write touches
+	// one or a few: a scan finds the ones seen already without a map.
+	var seen map[string]bool
+	if n > 16 {
+		seen = make(map[string]bool, n)
 	}
-	for _, name := range order {
+	for i := range n {
+		name := c.service(i)
+		if seen != nil {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+		} else if c.seenBefore(i, name) {
+			continue
+		}
 		if e, ok := failoverEvent(b.base.Service(name), b.next.Service(name), name, now, serveWarning); ok {
 			evs = append(evs, e)
 		}
 	}
 	return evs
+}
+
+// service is the name of the i-th service touched: those of the instance
+// changes, then those whose configuration changed.
+func (c *changeSet) service(i int) string {
+	if i < len(c.list) {
+		return c.list[i].k.service
+	}
+	return c.services[i-len(c.list)]
+}
+
+func (c *changeSet) seenBefore(i int, name string) bool {
+	for j := range i {
+		if c.service(j) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // instanceEvent is the event of one instance's net change, if it made one.

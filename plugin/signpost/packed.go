@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/coredns/coredns/request"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"github.com/signpost-dns/signpost/registry"
@@ -45,6 +45,10 @@ type packedAnswer struct {
 	// cname is the load balancer's name when the service fails over to it:
 	// the general path answers with the CNAME and what it leads to.
 	cname string
+	// byAddr indexes, while pack builds a large answer, the address records
+	// (A, AAAA) or the glue (SRV) by address, so that a service of n
+	// instances packs in O(n) rather than O(n²); nil once packed.
+	byAddr map[netip.Addr]int
 }
 
 // packedRecord is what one answer record says: an address, and for SRV its
@@ -52,18 +56,6 @@ type packedAnswer struct {
 type packedRecord struct {
 	addr         netip.Addr
 	port, weight uint16
-}
-
-type answerCache struct {
-	lru *lru.Cache[packedKey, *packedAnswer]
-}
-
-func newAnswerCache(size int) *answerCache {
-	c, err := lru.New[packedKey, *packedAnswer](size)
-	if err != nil {
-		panic(err) // only for a size below one
-	}
-	return &answerCache{lru: c}
 }
 
 // simpleQuery reports whether r is a plain query the fast path answers
@@ -105,11 +97,11 @@ func (sp *Signpost) answer(key packedKey, zone string, snap *registry.Snapshot) 
 		pa, _ := sp.pack(key, zone, snap)
 		return pa
 	}
-	pa, ok := sp.cache.lru.Get(key)
+	pa, ok := sp.cache.get(key)
 	if !ok || pa.index != snap.Index() {
 		var keep bool
 		if pa, keep = sp.pack(key, zone, snap); keep {
-			sp.cache.lru.Add(key, pa)
+			sp.cache.add(key, pa)
 		}
 	}
 	return pa
@@ -145,6 +137,7 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 			sp.packInstance(pa, key.qtype, zone, in.Address, in.Port, in.Weight)
 		}
 	}
+	pa.byAddr = nil
 	return pa, true
 }
 
@@ -166,9 +159,10 @@ func (sp *Signpost) packFailover(pa *packedAnswer, qtype uint16, zone string, sv
 // second A record and no second glue.
 func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zone string, a netip.Addr, port, weight uint16) {
 	if qtype != dns.TypeSRV {
-		if (qtype == dns.TypeA) != a.Is4() || pa.hasAddr(a) {
+		if (qtype == dns.TypeA) != a.Is4() || pa.find(a, len(pa.records), func(i int) netip.Addr { return pa.records[i].addr }) >= 0 {
 			return
 		}
+		pa.indexAddr(a, len(pa.records))
 		pa.answers = append(pa.answers, sp.packAddr(nil, a))
 		pa.records = append(pa.records, packedRecord{addr: a})
 		pa.glue = append(pa.glue, -1)
@@ -186,14 +180,11 @@ func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zone string, a 
 	rr = binary.BigEndian.AppendUint16(rr, weight)
 	rr = binary.BigEndian.AppendUint16(rr, port)
 	rr = append(rr, target...)
-	glue := -1
-	for i, e := range pa.extra {
-		if strings.HasPrefix(string(e), string(target)) {
-			glue = i
-		}
-	}
+	// The target is made from the address alone: one glue per address.
+	glue := pa.find(a, len(pa.extraOf), func(i int) netip.Addr { return pa.extraOf[i] })
 	if glue < 0 {
 		glue = len(pa.extra)
+		pa.indexAddr(a, glue)
 		pa.extra = append(pa.extra, sp.packAddr(target, a))
 		pa.extraOf = append(pa.extraOf, a)
 	}
@@ -202,15 +193,40 @@ func (sp *Signpost) packInstance(pa *packedAnswer, qtype uint16, zone string, a 
 	pa.glue = append(pa.glue, glue)
 }
 
-// hasAddr reports whether an A or AAAA record for a is in pa.answers.
-func (pa *packedAnswer) hasAddr(a netip.Addr) bool {
-	b := a.AsSlice()
-	for _, rr := range pa.answers {
-		if string(rr[len(rr)-len(b):]) == string(b) && len(rr) == 12+len(b) {
-			return true
+// linearAddrs is how many addresses find compares one by one before it
+// builds pa.byAddr.
+const linearAddrs = 16
+
+// find returns the position of a among the n addresses that at returns, or
+// -1.
+func (pa *packedAnswer) find(a netip.Addr, n int, at func(int) netip.Addr) int {
+	if pa.byAddr == nil {
+		if n <= linearAddrs {
+			for i := range n {
+				if at(i) == a {
+					return i
+				}
+			}
+			return -1
+		}
+		pa.byAddr = make(map[netip.Addr]int, 2*n)
+		for i := range n {
+			pa.indexAddr(at(i), i)
 		}
 	}
-	return false
+	if i, ok := pa.byAddr[a]; ok {
+		return i
+	}
+	return -1
+}
+
+// indexAddr notes that a is at position i, once find has built the index.
+func (pa *packedAnswer) indexAddr(a netip.Addr, i int) {
+	if pa.byAddr != nil {
+		if _, ok := pa.byAddr[a]; !ok {
+			pa.byAddr[a] = i
+		}
+	}
 }
 
 // packAddr returns the A or AAAA record of a with the given owner, or with
@@ -284,13 +300,7 @@ type choice struct {
 // whose writer compresses at least as well, fits the same records.
 func (sp *Signpost) choose(pa *packedAnswer, room int, answers, glue []int) choice {
 	n := len(pa.answers)
-	for i := range n {
-		answers = append(answers, i)
-	}
-	sp.shuffle(n, func(i, j int) { answers[i], answers[j] = answers[j], answers[i] })
-	if m := sp.opts.maxAnswers; m > 0 && n > m {
-		answers = answers[:m]
-	}
+	answers = sp.pick(answers, n, pickLimit(n, sp.opts.maxAnswers, room))
 	c := choice{glue: glue}
 	for k, i := range answers {
 		if room < len(pa.answers[i]) {
@@ -306,18 +316,109 @@ func (sp *Signpost) choose(pa *packedAnswer, room int, answers, glue []int) choi
 	var small [64]bool
 	seen := small[:]
 	if len(pa.extra) > len(small) {
-		seen = make([]bool, len(pa.extra))
+		seen = nil // few answers of many: look in c.glue instead
 	}
 	for _, i := range c.answers {
 		g := pa.glue[i]
-		if g < 0 || seen[g] || room < len(pa.extra[g]) {
+		if g < 0 || room < len(pa.extra[g]) {
 			continue
 		}
-		seen[g] = true
+		if seen != nil {
+			if seen[g] {
+				continue
+			}
+			seen[g] = true
+		} else if slices.Contains(c.glue, g) {
+			continue
+		}
 		room -= len(pa.extra[g])
 		c.glue = append(c.glue, g)
 	}
 	return c
+}
+
+// minRecordLen is the size of the smallest record an answer holds: an A
+// record whose owner points at the question.
+const minRecordLen = 2 + 10 + 4
+
+// pickLimit is how many of n answers choose needs to look at: no more than
+// max-answers, and no more than fit in room bytes, plus one to find that
+// the next does not fit.
+func pickLimit(n, maxAnswers, room int) int {
+	k := n
+	if maxAnswers > 0 && maxAnswers < k {
+		k = maxAnswers
+	}
+	if f := max(room, 0)/minRecordLen + 1; f < k {
+		k = f
+	}
+	return k
+}
+
+// pick appends to dst k of the numbers 0 to n-1, chosen at random, in random
+// order. For k close to n it shuffles them all; for few of many (a large
+// service, a UDP reply) it runs the first k steps of a Fisher-Yates shuffle,
+// keeping only the positions it moved, so that the cost follows k, not n.
+func (sp *Signpost) pick(dst []int, n, k int) []int {
+	if k >= n || n <= 64 || 4*k >= n {
+		for i := range n {
+			dst = append(dst, i)
+		}
+		sp.shuffle(n, func(i, j int) { dst[i], dst[j] = dst[j], dst[i] })
+		return dst[:k]
+	}
+	// moved[p] is the number now at position p, where not p itself.
+	var moved map[int]int
+	var small [2 * 64]int // pairs of position and number, while k is small
+	pairs := small[:0]
+	at := func(p int) int {
+		if moved != nil {
+			if v, ok := moved[p]; ok {
+				return v
+			}
+			return p
+		}
+		for i := 0; i < len(pairs); i += 2 {
+			if pairs[i] == p {
+				return pairs[i+1]
+			}
+		}
+		return p
+	}
+	set := func(p, v int) {
+		if moved == nil && len(pairs) < len(small) {
+			for i := 0; i < len(pairs); i += 2 {
+				if pairs[i] == p {
+					pairs[i+1] = v
+					return
+				}
+			}
+			pairs = append(pairs, p, v)
+			return
+		}
+		if moved == nil {
+			moved = make(map[int]int, 2*k)
+			for i := 0; i < len(pairs); i += 2 {
+				moved[pairs[i]] = pairs[i+1]
+			}
+		}
+		moved[p] = v
+	}
+	for i := range k {
+		j := i + sp.intN(n-i)
+		vi, vj := at(i), at(j)
+		set(j, vi) // position i is never read again
+		dst = append(dst, vj)
+	}
+	return dst
+}
+
+// intN is rand.IntN, or the test's own source of randomness.
+func (sp *Signpost) intN(n int) int {
+	if sp.rand != nil {
+		return sp.rand.IntN(n)
+	}
+	return rand.IntN(n)
 }
 
 // shuffle is rand.Shuffle, or the test's own source of randomness.

@@ -178,11 +178,11 @@ func TestPackedCacheKeepsNoMissingNames(t *testing.T) {
 			t.Fatalf("random%d: rcode %d", i, m.Rcode)
 		}
 	}
-	if n := sp.cache.lru.Len(); n != 0 {
+	if n := sp.cache.len(); n != 0 {
 		t.Errorf("%d cache entries for names that do not exist", n)
 	}
 	ask(t, sp, new(dns.Msg).SetQuestion("mysql.svc.internal.", dns.TypeA), false)
-	if n := sp.cache.lru.Len(); n != 1 {
+	if n := sp.cache.len(); n != 1 {
 		t.Errorf("%d cache entries after one real name", n)
 	}
 }

@@ -20,16 +20,21 @@ type registration struct {
 	body        []byte
 }
 
-// loadSignpost registers the data set into Signpost through its HTTP API.
+// loadSignpost registers the data set into each Signpost server through its
+// HTTP API.
 func (h *harness) loadSignpost(ctx context.Context) error {
-	sp := h.servers[0]
-	base := fmt.Sprintf("http://127.0.0.1:%d", sp.apiPort)
 	regs := registrations(h.data)
-	start := time.Now()
-	if err := registerAll(ctx, base, regs); err != nil {
-		return fmt.Errorf("registering into Signpost: %w", err)
+	for _, sp := range h.servers {
+		if !sp.api {
+			continue
+		}
+		base := fmt.Sprintf("http://127.0.0.1:%d", sp.apiPort)
+		start := time.Now()
+		if err := registerAll(ctx, base, regs); err != nil {
+			return fmt.Errorf("registering into %s: %w", sp.name, err)
+		}
+		logf("registered %d instances into %s in %s", len(regs), sp.name, time.Since(start).Round(time.Millisecond))
 	}
-	logf("registered %d instances into Signpost in %s", len(regs), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -15,12 +15,15 @@ import (
 // server is one process under test. Several systems may share one (Signpost
 // answers A and SRV from the same process).
 type server struct {
-	name     string
-	port     int                  // DNS, UDP (and TCP for CoreDNS)
-	apiPort  int                  // Signpost's HTTP API, else 0
-	corefile func(*server) string // nil for the miekg/dns server
-	bin      string
-	proc     *proc
+	name        string
+	port        int                  // DNS, UDP (and TCP for CoreDNS)
+	api         bool                 // Signpost, loaded through its HTTP API
+	apiPort     int                  // Signpost's HTTP API, else 0
+	metrics     bool                 // runs the prometheus plugin (examplePlugins)
+	metricsPort int                  // its port
+	corefile    func(*server) string // nil for the miekg/dns server
+	bin         string
+	proc        *proc
 }
 
 // addr is the server's DNS address.
@@ -33,11 +36,23 @@ func block(s *server, plugin string) string {
 	return fmt.Sprintf("%s:%d {\n    bind 127.0.0.1\n%s}\n", zone, s.port, plugin)
 }
 
-// newServers describes the five server processes.
+// examplePlugins are the plugins around signpost in Corefile.example, as
+// most Corefiles have them: prometheus, errors, reload. Each plugin that
+// calls the next one wraps the writer it hands on, so they are what a data
+// plugin's writes go through in a real server.
+func examplePlugins(s *server) string {
+	return fmt.Sprintf("    prometheus 127.0.0.1:%d\n    errors\n    reload\n", s.metricsPort)
+}
+
+// newServers describes the server processes.
 func (h *harness) newServers() []*server {
+	signpost := func(s *server) string {
+		return fmt.Sprintf("    signpost {\n        api 127.0.0.1:%d\n    }\n", s.apiPort)
+	}
+	fixed := func(*server) string { return fmt.Sprintf("    fixed %s\n", fixedIP) }
 	return []*server{
-		{name: "signpost", bin: h.bin("signpost"), corefile: func(s *server) string {
-			return block(s, fmt.Sprintf("    signpost {\n        api 127.0.0.1:%d\n    }\n", s.apiPort))
+		{name: "signpost", bin: h.bin("signpost"), api: true, corefile: func(s *server) string {
+			return block(s, signpost(s))
 		}},
 		{name: "coredns-hosts", bin: h.bin("corednsref"), corefile: func(s *server) string {
 			return block(s, fmt.Sprintf("    hosts %s {\n        ttl %d\n        reload 0\n        no_reverse\n    }\n", h.path("hosts"), ttl))
@@ -46,29 +61,50 @@ func (h *harness) newServers() []*server {
 			return block(s, fmt.Sprintf("    file %s %s {\n        reload 0\n    }\n", h.path("db.svc.internal"), zone))
 		}},
 		{name: "coredns-fixed", bin: h.bin("corednsref"), corefile: func(s *server) string {
-			return block(s, fmt.Sprintf("    fixed %s\n", fixedIP))
+			return block(s, fixed(s))
 		}},
 		{name: "miekg-ceiling", bin: h.bin("miekgceiling")},
+		{name: "signpost-plugins", bin: h.bin("signpost"), api: true, metrics: true, corefile: func(s *server) string {
+			return block(s, examplePlugins(s)+signpost(s))
+		}},
+		{name: "coredns-fixed-plugins", bin: h.bin("corednsref"), metrics: true, corefile: func(s *server) string {
+			return block(s, examplePlugins(s)+fixed(s))
+		}},
 	}
+}
+
+// server returns the server named name.
+func (h *harness) server(name string) *server {
+	for _, s := range h.servers {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("no server " + name)
 }
 
 // startServers starts every server and waits until each answers DNS.
 func (h *harness) startServers(ctx context.Context) error {
 	h.servers = h.newServers()
-	ports, err := freePorts(len(h.servers) + 1)
+	ports, err := freePorts(3 * len(h.servers))
 	if err != nil {
 		return err
 	}
 	for i, s := range h.servers {
-		s.port = ports[i]
+		s.port = ports[3*i]
+		if s.api {
+			s.apiPort = ports[3*i+1]
+		}
+		if s.metrics {
+			s.metricsPort = ports[3*i+2]
+		}
 	}
-	h.servers[0].apiPort = ports[len(h.servers)]
 	for _, s := range h.servers {
 		if err := h.startServer(ctx, s); err != nil {
 			return err
 		}
 	}
-	h.systems = newSystems(h.servers)
+	h.systems = h.newSystems()
 	return nil
 }
 

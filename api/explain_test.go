@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,5 +82,57 @@ func TestExplainMethodNotAllowed(t *testing.T) {
 	rec := f.do("PUT", "/v1/explain/web", "")
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("PUT: %d, want 405", rec.Code)
+	}
+}
+
+// TestExplanationJSONShape pins the names readers of the JSON (signpostctl,
+// the dashboard, scripts) rely on.
+func TestExplanationJSONShape(t *testing.T) {
+	e := Explanation{
+		Service:         "web",
+		Failover:        FailoverState{Configured: true, Active: true, Target: "10.0.0.100", MinHealthy: 1},
+		StalenessBudget: StalenessBudget{Seconds: 20, Detection: 15, TTL: 5, NegativeTTL: 5},
+		Instances: []InstanceReport{{ID: "w1", Address: "10.0.0.1", Port: 80, Tags: []string{"blue"}, Health: "passing", Served: true,
+			Source:  HealthSource{Kind: SourceProbe, LastProbe: &ProbeResult{Status: "passing"}, Check: &CheckSettings{Type: "tcp"}},
+			Reasons: []Reason{{Code: ReasonPassing, Text: "passing: answered"}}}},
+		Records: []Record{{Question: "web.svc.internal. A", Name: "web.svc.internal.", Type: "A", Section: "answer", RR: "web.svc.internal.\t5\tIN\tA\t10.0.0.1"}},
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(v any) []string {
+		var out []string
+		for k := range v.(map[string]any) {
+			out = append(out, k)
+		}
+		return out
+	}
+	in := m["instances"].([]any)[0].(map[string]any)
+	for _, tc := range []struct {
+		what string
+		obj  any
+		want []string
+	}{
+		{"explanation", m, []string{"service", "zones", "index", "time", "settings", "eligible", "answered", "self_preservation", "failover", "staleness_budget", "reasons", "instances", "records"}},
+		{"staleness_budget", m["staleness_budget"], []string{"seconds", "detection", "ttl", "negative_ttl"}},
+		{"failover", m["failover"], []string{"configured", "active", "target", "min_healthy", "healthy"}},
+		{"settings", m["settings"], []string{"ttl", "negative_ttl", "max_answers", "serve_warning"}},
+		{"instance", in, []string{"id", "address", "port", "tags", "weight", "health", "source", "served", "reasons"}},
+		{"source", in["source"], []string{"kind", "check", "last_probe"}},
+		{"last_probe", in["source"].(map[string]any)["last_probe"], []string{"status", "latency", "time", "streak"}},
+		{"reason", in["reasons"].([]any)[0], []string{"code", "text"}},
+		{"record", m["records"].([]any)[0], []string{"question", "name", "type", "section", "rr"}},
+	} {
+		got := keys(tc.obj)
+		for _, k := range tc.want {
+			if !slices.Contains(got, k) {
+				t.Errorf("%s lacks %q: has %v", tc.what, k, got)
+			}
+		}
 	}
 }

@@ -59,8 +59,12 @@ func (x *explainer) explain(_ context.Context, service, tag string) (api.Explana
 	e.Reasons = x.serviceReasons(svc, tag, &e)
 	check := x.checker()
 	changes := lastHealthEvents(sp.reg, service)
+	answered := make(map[string]bool, len(eligible))
+	for _, in := range eligible {
+		answered[in.ID] = !e.Failover.Active
+	}
 	for _, in := range svc.Instances() {
-		served := !e.Failover.Active && slices.ContainsFunc(eligible, func(p *registry.Instance) bool { return p.ID == in.ID })
+		served := answered[in.ID]
 		report := x.instance(in, tag, served, &e, check, now)
 		if ev, ok := changes[in.ID]; ok && ev.Health == in.Health {
 			since(report.Reasons, in.Health, ev, now)

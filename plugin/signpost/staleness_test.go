@@ -1,6 +1,7 @@
 package signpost
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -165,4 +166,48 @@ func TestDetectionOfProbes(t *testing.T) {
 	if got, _ := histogram(t, detectionProbe); got != n+1 {
 		t.Errorf("%d samples, want only the first", got-n)
 	}
+}
+
+// stalenessRegistry holds services services of perService instances each, half
+// with leases and half probed.
+func stalenessRegistry(b *testing.B, services, perService int) map[string]*registry.Registry {
+	b.Helper()
+	reg := registry.New(registry.Config{})
+	spec := checkSpec(2*time.Second, time.Second, 3)
+	for s := range services {
+		for i := range perService {
+			in := registry.Instance{Service: fmt.Sprintf("svc-%d", s), ID: fmt.Sprintf("i-%d", i),
+				Address: netip.AddrFrom4([4]byte{10, byte(s >> 8), byte(s), byte(i)}), Port: 80, Weight: 1}
+			if i%2 == 0 {
+				in.TTL = 15 * time.Second
+			} else {
+				in.Check = spec
+			}
+			if _, err := reg.Register(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return map[string]*registry.Registry{"bench.": reg}
+}
+
+// BenchmarkStalenessScrape measures one scrape of the staleness gauge over
+// 1000 services of 20 instances: with the budgets of unchanged services
+// kept from the last scrape (the steady state), and computed afresh.
+func BenchmarkStalenessScrape(b *testing.B) {
+	regs := stalenessRegistry(b, 1000, 20)
+	b.Run("unchanged", func(b *testing.B) {
+		sc := newStalenessCollector(nil)
+		sc.budgets(regs)
+		b.ReportAllocs()
+		for b.Loop() {
+			sc.budgets(regs)
+		}
+	})
+	b.Run("afresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			newStalenessCollector(nil).budgets(regs)
+		}
+	})
 }

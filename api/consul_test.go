@@ -229,7 +229,8 @@ func TestConsulBlockingQuery(t *testing.T) {
 		}
 		done <- result{n: len(entries), idx: meta.LastIndex}
 	}()
-	// Another service changing does not answer the wait; this one does.
+	// A change to another service, then to this one: the answer holds
+	// this one's, promptly.
 	f.mustRegister(&consulapi.AgentServiceRegistration{ID: "db-1", Name: "db", Address: "10.0.0.9", Port: 5432})
 	f.mustRegister(webReg("web-2"))
 	select {

@@ -3,10 +3,13 @@ package integration
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/miekg/dns"
@@ -140,4 +143,60 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestConsulAPIHTTPCheck registers an instance with a Consul HTTP check:
+// the server probes it (a loopback HTTP server of this test), serves it
+// once a probe passed, and drops it from DNS when the probe fails.
+func TestConsulAPIHTTPCheck(t *testing.T) {
+	s := startServer(t, consulAPICorefile)
+	s.api().waitReady(t)
+	var healthy atomic.Bool
+	healthy.Store(true)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || !healthy.Load() {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	host, port, _ := net.SplitHostPort(backend.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+
+	err := s.consulClient(t, "").Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+		ID: "api-1", Name: "api", Address: host, Port: p,
+		Check: &consulapi.AgentServiceCheck{HTTP: backend.URL + "/healthz", Interval: "1s", Timeout: "500ms"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Probes run every second; Consul's checks change state at the first
+	// differing result.
+	const bound = 10 * time.Second
+	s.waitAnswer(t, svcName("api"), 1, bound)
+	healthy.Store(false)
+	s.waitGone(t, svcName("api"), dns.RcodeSuccess, bound)
+
+	checks, err := s.consulClient(t, "").Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checks["service:api-1"]; c == nil || c.Type != "http" || c.Status != consulapi.HealthCritical {
+		t.Errorf("checks %+v, want service:api-1 an HTTP check, critical", checks)
+	}
+}
+
+// waitAnswer polls name until A answers n records, within bound.
+func (s *server) waitAnswer(t *testing.T, name string, n int, bound time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		r, err := s.tryExchange(newQuery(name, dns.TypeA), "udp")
+		if err == nil && len(r.Answer) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A %s: %v (%v) after %v, want %d records", name, r, err, bound, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -112,6 +112,9 @@ func (h *handler) consulRoutes() {
 	h.mux.Handle("GET /v1/catalog/service/{service}", c.read(c.catalogService))
 	h.mux.Handle("GET /v1/catalog/datacenters", c.read(c.catalogDatacenters))
 	h.mux.Handle("GET /v1/health/service/{service}", c.read(c.healthService))
+	h.mux.Handle("GET /v1/health/checks/{service}", c.read(c.healthChecks))
+	h.mux.Handle("GET /v1/health/state/{state}", c.read(c.healthState))
+	h.mux.Handle("GET /v1/catalog/nodes", c.read(c.catalogNodes))
 	h.mux.Handle("GET /v1/status/leader", c.read(c.statusLeader))
 	h.mux.Handle("GET /v1/status/peers", c.read(c.statusPeers))
 

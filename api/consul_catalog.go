@@ -115,6 +115,59 @@ func (c *consul) healthService(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// healthChecks serves GET /v1/health/checks/{service}: the checks of its
+// instances.
+func (c *consul) healthChecks(w http.ResponseWriter, r *http.Request) {
+	sq := parseServiceQuery(r)
+	c.serveRead(w, r, sq.waitName(), func(snap *registry.Snapshot) (any, error) {
+		v := c.view(r, snap)
+		ins, ids := sq.instances(c, snap)
+		out := []consulCheckJSON{}
+		for i, in := range ins {
+			if hasConsulCheck(in) {
+				out = append(out, v.check(in, ids[i]))
+			}
+		}
+		return out, nil
+	})
+}
+
+// healthState serves GET /v1/health/state/{state}: every check in state,
+// or all of them for "any", the node's own among them.
+func (c *consul) healthState(w http.ResponseWriter, r *http.Request) {
+	state := r.PathValue("state")
+	want, err := registry.ParseHealth(state)
+	if err != nil && state != "any" {
+		setConsulHeaders(w)
+		c.h.fail(w, r, &registry.FieldError{Field: "state", Value: state, Reason: "must be any, passing, warning or critical"})
+		return
+	}
+	c.serveRead(w, r, "", func(snap *registry.Snapshot) (any, error) {
+		v := c.view(r, snap)
+		out := []consulCheckJSON{}
+		if state == "any" || want == registry.Passing {
+			out = append(out, v.serfHealth())
+		}
+		all, ids := c.consulIDs(snap)
+		for i, in := range all {
+			if hasConsulCheck(in) && (state == "any" || in.Health == want) {
+				out = append(out, v.check(in, ids[i]))
+			}
+		}
+		return out, nil
+	})
+}
+
+// catalogNodes serves GET /v1/catalog/nodes: the one node, the server.
+func (c *consul) catalogNodes(w http.ResponseWriter, r *http.Request) {
+	c.serveRead(w, r, "", func(snap *registry.Snapshot) (any, error) {
+		if r.URL.Query().Has("node-meta") {
+			return []consulNodeJSON{}, nil
+		}
+		return []consulNodeJSON{c.view(r, snap).node()}, nil
+	})
+}
+
 // passingOnly reads ?passing, which Consul takes bare or as a boolean.
 func passingOnly(r *http.Request) (bool, error) {
 	query := r.URL.Query()

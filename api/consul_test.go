@@ -355,6 +355,24 @@ func TestConsulReads(t *testing.T) {
 		t.Errorf("agent checks %v", checks)
 	}
 
+	hc, _, err := f.client.Health().Checks("web", nil)
+	if err != nil || len(hc) != 2 || hc[0].CheckID != "service:web-1" || hc[0].Status != consulapi.HealthCritical {
+		t.Errorf("health checks of web: %+v, %v", hc, err)
+	}
+	for state, want := range map[string]int{consulapi.HealthAny: 3, consulapi.HealthPassing: 1, consulapi.HealthCritical: 2, consulapi.HealthWarning: 0} {
+		got, _, err := f.client.Health().State(state, nil)
+		if err != nil || len(got) != want {
+			t.Errorf("health state %s: %d checks (%v), want %d", state, len(got), err, want)
+		}
+	}
+	if rec := f.do("GET", "/v1/health/state/sick", ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("health state sick: %d, want 400", rec.Code)
+	}
+	nodes, _, err := f.client.Catalog().Nodes(nil)
+	if err != nil || len(nodes) != 1 || nodes[0].Node != DefaultConsulNodeName || nodes[0].Datacenter != "dc1" {
+		t.Errorf("catalog nodes: %+v, %v", nodes, err)
+	}
+
 	self, err := f.client.Agent().Self()
 	if err != nil || self["Config"]["Datacenter"] != "dc1" || self["Config"]["NodeName"] != DefaultConsulNodeName {
 		t.Errorf("agent self %v, %v", self, err)

@@ -171,6 +171,39 @@ func (in Instance) normalize() (Instance, error) {
 	return in, nil
 }
 
+// normalizeOwned is normalize for an instance that already owns its tags
+// and meta, as one just decoded from the data file: its tags are sorted in
+// place, and nothing is copied.
+func (in Instance) normalizeOwned() (Instance, error) {
+	tags, meta := in.Tags, in.Meta
+	in.Tags, in.Meta = nil, nil // checked below, not copied
+	n, err := in.normalize()
+	if err != nil {
+		return n, err
+	}
+	if len(tags) > MaxTags {
+		return in, &FieldError{Field: "tags", Reason: fmt.Sprintf("at most %d tags", MaxTags)}
+	}
+	for _, t := range tags {
+		if err := ValidateLabel("tags", t); err != nil {
+			return in, err
+		}
+	}
+	if err := validateMeta(meta); err != nil {
+		return in, err
+	}
+	if len(tags) > 0 {
+		if !slices.IsSorted(tags) {
+			slices.Sort(tags)
+		}
+		n.Tags = slices.Clip(slices.Compact(tags))
+	}
+	if len(meta) > 0 {
+		n.Meta = meta
+	}
+	return n, nil
+}
+
 // broadcast is the limited broadcast address, which names no one host.
 var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
@@ -178,6 +211,9 @@ var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 // its keys and values: they end up in terminals (signpostctl show) and in
 // logs, where a newline or an escape sequence would forge or hide lines.
 func validateMeta(meta map[string]string) error {
+	if len(meta) == 0 {
+		return nil
+	}
 	if len(meta) > MaxMeta {
 		return &FieldError{Field: "meta", Reason: fmt.Sprintf("at most %d keys", MaxMeta)}
 	}

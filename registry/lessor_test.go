@@ -96,27 +96,45 @@ func TestLessorMatchesFullScan(t *testing.T) {
 }
 
 // checkLessor verifies the lessor's invariants: every lease is in exactly
-// the queue its state says, and the counts match.
+// the queue its state says, the index finds every lease and nothing else,
+// and the counts match.
 func checkLessor(t *testing.T, ls *lessor) {
 	t.Helper()
-	if ls.live.Len()+ls.overdue.Len() > ls.len() {
-		t.Fatalf("%d leases in the heaps, %d leases", ls.live.Len()+ls.overdue.Len(), ls.len())
+	if ls.live.len()+ls.overdue.len() > ls.len() {
+		t.Fatalf("%d leases in the heaps, %d leases", ls.live.len()+ls.overdue.len(), ls.len())
 	}
 	for name, h := range map[string]*leaseHeap{"live": &ls.live, "overdue": &ls.overdue} {
-		for i, l := range h.ls {
+		for i, slot := range h.slots {
+			l := ls.at(slot)
 			if int(l.index) != i {
 				t.Fatalf("%s heap: lease %v at %d says %d", name, l.key, i, l.index)
 			}
-			if ls.leases[l.key] != l {
-				t.Fatalf("%s heap: lease %v is not the lessor's", name, l.key)
+			if l.state == leaseGone {
+				t.Fatalf("%s heap: holds revoked slot %d", name, slot)
 			}
 			if i > 0 && h.key((i-1)/2) > h.key(i) {
 				t.Fatalf("%s heap: order broken at %d", name, i)
 			}
 		}
 	}
+	indexed := 0
+	for _, s := range ls.index {
+		if s != 0 {
+			indexed++
+		}
+	}
+	if indexed != ls.len() || int(ls.slots)-len(ls.free) != ls.len() {
+		t.Fatalf("%d leases, %d indexed, %d slots of which %d free", ls.len(), indexed, ls.slots, len(ls.free))
+	}
 	recent, held, ttls := 0, 0, map[time.Duration]int{}
-	for _, l := range ls.leases {
+	for slot := range ls.slots {
+		l := ls.at(slot)
+		if l.state == leaseGone {
+			continue
+		}
+		if got, _ := ls.find(l.key); got != slot {
+			t.Fatalf("lease %v in slot %d found in slot %d", l.key, slot, got)
+		}
 		ttls[l.ttl]++
 		if l.inWindow {
 			recent++
@@ -173,4 +191,48 @@ func TestLessorOverdueAfterTwoMissedRenewals(t *testing.T) {
 		t.Fatalf("after renewal: state %d deadline %d", l.state, l.deadline)
 	}
 	checkLessor(t, ls)
+}
+
+// TestLessorSlotsAndIndex drives many keys through grants, renewals,
+// revocations and sweeps with self-preservation on, so that slots are
+// reused, the index grows and shifts entries back across its wrap, and
+// leases are held and released; the invariants must hold after every step.
+func TestLessorSlotsAndIndex(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			ls := newLessor()
+			p := preservation{share: 0.3, min: 3}
+			now := time.Unix(1_900_000_000, 0)
+			live := map[key]bool{}
+			for step := range 4000 {
+				k := key{fmt.Sprintf("s%d", rng.IntN(5)), fmt.Sprintf("i%d", rng.IntN(400))}
+				switch op := rng.IntN(10); {
+				case op < 3:
+					ttl := time.Duration(1+rng.IntN(5)) * time.Second
+					ls.grant(k, ttl, now.Add(ttl))
+					live[k] = true
+				case op < 6:
+					if _, _, ok := ls.renew(k, now); ok != live[k] {
+						t.Fatalf("step %d: renew(%v) found %v, want %v", step, k, ok, live[k])
+					}
+				case op < 8:
+					ls.revoke(k)
+					delete(live, k)
+				default:
+					now = now.Add(time.Duration(rng.IntN(800)) * time.Millisecond)
+					for _, k := range ls.sweep(now, p, 3*time.Second).removed {
+						delete(live, k)
+					}
+				}
+				if ls.len() != len(live) {
+					t.Fatalf("step %d: %d leases, want %d", step, ls.len(), len(live))
+				}
+				if step%10 == 0 {
+					checkLessor(t, ls)
+				}
+			}
+			checkLessor(t, ls)
+		})
+	}
 }

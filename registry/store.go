@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,24 @@ type record struct {
 
 func recordKey(service, id string) string { return service + "/" + id }
 
+// compareRecordKeys compares the record keys of two instances, as
+// strings.Compare(recordKey(as, aid), recordKey(bs, bid)) does, without
+// building them. Service names hold no '/'.
+func compareRecordKeys(as, aid, bs, bid string) int {
+	n := min(len(as), len(bs))
+	if c := strings.Compare(as[:n], bs[:n]); c != 0 {
+		return c
+	}
+	switch {
+	case len(as) == len(bs):
+		return strings.Compare(aid, bid)
+	case len(as) < len(bs): // as is followed by '/', bs by more of its name
+		return cmp.Compare('/', bs[n])
+	default:
+		return cmp.Compare(as[n], '/')
+	}
+}
+
 func putOp(in *Instance) op { return putExpiredOp(in, time.Time{}) }
 
 // putExpiredOp is putOp for an instance whose lease ran out at expired.
@@ -105,7 +124,7 @@ type stored struct {
 // registration would be.
 func decode(key, value []byte) (stored, error) {
 	var rec record
-	if err := json.Unmarshal(value, &rec); err != nil {
+	if err := decodeRecord(value, &rec); err != nil {
 		return stored{}, fmt.Errorf("undecodable record: %w", err)
 	}
 	in, err := rec.instance(key)
@@ -141,7 +160,7 @@ func (rec record) instance(key []byte) (Instance, error) {
 			return Instance{}, &FieldError{Field: "ttl", Value: rec.TTL, Reason: "is not a duration"}
 		}
 	}
-	return in.normalize()
+	return in.normalizeOwned() // rec's tags and meta are its own
 }
 
 func openStore(dir string) (*store, error) {
@@ -245,7 +264,9 @@ func (s *store) load() (instances []stored, index uint64, err error) {
 					return fmt.Errorf("%s: key %q: %q is not an index", s.path, keyIndex, v)
 				}
 			}
-			return tx.Bucket(bucketInstances).ForEach(func(k, v []byte) error {
+			b := tx.Bucket(bucketInstances)
+			instances = make([]stored, 0, b.Stats().KeyN)
+			return b.ForEach(func(k, v []byte) error {
 				st, err := decode(k, v)
 				if err != nil {
 					return fmt.Errorf("%s: key %q: %w", s.path, k, err)
@@ -394,17 +415,26 @@ func Open(dir string, cfg Config) (*Registry, error) {
 func (r *Registry) restore(instances []stored, index uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	slices.SortFunc(instances, func(a, b stored) int {
-		return strings.Compare(recordKey(a.Service, a.ID), recordKey(b.Service, b.ID))
-	})
+	// The store hands them over in key order already: sort only what is not.
+	order := func(a, b stored) int { return compareRecordKeys(a.Service, a.ID, b.Service, b.ID) }
+	if !slices.IsSortedFunc(instances, order) {
+		slices.SortFunc(instances, order)
+	}
 	b := newBuilder(r.staged)
 	now := r.cfg.Now()
+	r.leases.reserve(len(instances))
 	for i := 0; i < len(instances); {
 		name := instances[i].Service
 		var list []*Instance
 		var svcIndex uint64
 		for ; i < len(instances) && instances[i].Service == name; i++ {
 			in, expired := instances[i].Instance, instances[i].expired
+			// Instances of a service share its name, and tags when they
+			// carry the same: one copy each instead of one per instance.
+			in.Service = name
+			if n := len(list); n > 0 && slices.Equal(list[n-1].Tags, in.Tags) {
+				in.Tags = list[n-1].Tags
+			}
 			if in.Check != "" {
 				in.Health = Critical // until its check passes again
 			}
@@ -525,7 +555,7 @@ func (r *Registry) rollback(err error) {
 		close(p.done)
 	}
 	// Make the leases match the restored state.
-	for k := range r.leases.leases {
+	for _, k := range r.leases.keys() {
 		if _, ok := lookup(r.staged, k.service, k.id); !ok {
 			r.leases.revoke(k)
 		}

@@ -3,11 +3,24 @@ package registry
 import "hash/maphash"
 
 // table is an immutable hash map split in two levels of fanout parts, so
-// that a change copies one leaf map and two small arrays of pointers, not the
+// that a change copies one leaf and two small arrays of pointers, not the
 // whole map: at a million entries a leaf holds about 250 of them. Snapshots
 // share every part a change did not touch.
+//
+// A leaf is a slice of entries sorted by the high half of their hash, not a
+// Go map: it holds each entry in its size with no empty slots (a map of 250
+// entries keeps room for 512), a lookup is a binary search over it, and a
+// change copies it with one memmove rather than rehashing every entry.
 type table[K comparable, V any] struct {
-	dirs [fanout]*[fanout]map[K]V
+	dirs [fanout]*[fanout][]entry[K, V]
+}
+
+// entry is one key and value of a table, with the high half of the key's
+// hash (the low bits pick the leaf).
+type entry[K comparable, V any] struct {
+	h uint32
+	k K
+	v V
 }
 
 const fanout = 64
@@ -18,14 +31,41 @@ func hashString(s string) uint64 { return maphash.String(seed, s) }
 
 func hashAddr(b [16]byte) uint64 { return maphash.Bytes(seed, b[:]) }
 
-func (t *table[K, V]) get(h uint64, k K) (V, bool) {
-	var zero V
+// leafOf returns the leaf for h and the hash its entries are sorted by.
+func (t *table[K, V]) leafOf(h uint64) ([]entry[K, V], uint32) {
 	d := t.dirs[h%fanout]
 	if d == nil {
-		return zero, false
+		return nil, uint32(h >> 32)
 	}
-	v, ok := d[h/fanout%fanout][k]
-	return v, ok
+	return d[h/fanout%fanout], uint32(h >> 32)
+}
+
+func (t *table[K, V]) get(h uint64, k K) (V, bool) {
+	leaf, h32 := t.leafOf(h)
+	if i, ok := search(leaf, h32, k); ok {
+		return leaf[i].v, true
+	}
+	var zero V
+	return zero, false
+}
+
+// search returns the position of k in leaf, or where it would go.
+func search[K comparable, V any](leaf []entry[K, V], h32 uint32, k K) (int, bool) {
+	lo, hi := 0, len(leaf)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if leaf[m].h < h32 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := lo; i < len(leaf) && leaf[i].h == h32; i++ {
+		if leaf[i].k == k {
+			return i, true
+		}
+	}
+	return lo, false
 }
 
 // all calls fn for every entry, in no particular order.
@@ -34,9 +74,9 @@ func (t *table[K, V]) all(fn func(K, V)) {
 		if d == nil {
 			continue
 		}
-		for _, m := range d {
-			for k, v := range m {
-				fn(k, v)
+		for _, leaf := range d {
+			for _, e := range leaf {
+				fn(e.k, e.v)
 			}
 		}
 	}
@@ -49,22 +89,21 @@ type tableWriter[K comparable, V any] struct {
 	copied bool
 	dirs   [fanout]bool
 	leaves [fanout * fanout / 64]uint64 // bit set of copied leaves
-
 }
 
 func newTableWriter[K comparable, V any](t *table[K, V]) *tableWriter[K, V] {
 	return &tableWriter[K, V]{t: t}
 }
 
-// leaf returns the leaf map for h, ready to change.
-func (w *tableWriter[K, V]) leaf(h uint64) map[K]V {
+// leaf returns a pointer to the leaf for h, ready to change.
+func (w *tableWriter[K, V]) leaf(h uint64) *[]entry[K, V] {
 	if !w.copied {
 		c := *w.t
 		w.t, w.copied = &c, true
 	}
 	i, j := h%fanout, h/fanout%fanout
 	if !w.dirs[i] {
-		d := new([fanout]map[K]V)
+		d := new([fanout][]entry[K, V])
 		if old := w.t.dirs[i]; old != nil {
 			*d = *old
 		}
@@ -72,15 +111,38 @@ func (w *tableWriter[K, V]) leaf(h uint64) map[K]V {
 	}
 	bit := i*fanout + j
 	if w.leaves[bit/64]&(1<<(bit%64)) == 0 {
-		w.t.dirs[i][j] = cloneMap(w.t.dirs[i][j])
+		old := w.t.dirs[i][j]
+		w.t.dirs[i][j] = append(make([]entry[K, V], 0, len(old)+1), old...)
 		w.leaves[bit/64] |= 1 << (bit % 64)
 	}
-	return w.t.dirs[i][j]
+	return &w.t.dirs[i][j]
 }
 
-func (w *tableWriter[K, V]) set(h uint64, k K, v V) { w.leaf(h)[k] = v }
+func (w *tableWriter[K, V]) set(h uint64, k K, v V) {
+	leaf := w.leaf(h)
+	h32 := uint32(h >> 32)
+	i, ok := search(*leaf, h32, k)
+	if ok {
+		(*leaf)[i].v = v
+		return
+	}
+	var zero entry[K, V]
+	*leaf = append(*leaf, zero)
+	copy((*leaf)[i+1:], (*leaf)[i:])
+	(*leaf)[i] = entry[K, V]{h: h32, k: k, v: v}
+}
 
-func (w *tableWriter[K, V]) delete(h uint64, k K) { delete(w.leaf(h), k) }
+func (w *tableWriter[K, V]) delete(h uint64, k K) {
+	leaf := w.leaf(h)
+	i, ok := search(*leaf, uint32(h>>32), k)
+	if !ok {
+		return
+	}
+	n := len(*leaf) - 1
+	copy((*leaf)[i:], (*leaf)[i+1:])
+	(*leaf)[n] = entry[K, V]{} // drop what the last entry pointed to
+	*leaf = (*leaf)[:n]
+}
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	c := make(map[K]V, len(m)+1)

@@ -31,16 +31,22 @@ func readmeExamples(t *testing.T) []readmeExample {
 	var (
 		examples []readmeExample
 		inSh     bool
+		inBlock  bool // in a fenced block, of any language
+		current  bool // the block's lines belong to the last example
 	)
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "```"):
-			inSh = !inSh && line == "```sh"
+			inBlock = !inBlock
+			inSh, current = inBlock && line == "```sh", false
 		case inSh && strings.HasPrefix(line, "$ "):
 			examples = append(examples, readmeExample{line: n, command: strings.TrimPrefix(line, "$ ")})
-		case inSh && len(examples) > 0:
+			current = true
+		case inSh && current:
+			// Output of the example above. A sh block that starts with no
+			// "$ " line is a script to read, not an example.
 			last := &examples[len(examples)-1]
 			last.output = append(last.output, line)
 		}

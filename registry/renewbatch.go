@@ -92,6 +92,7 @@ func (r *Registry) renewChunk(refs []Ref, res *RenewResult) func() error {
 			b = newBuilder(r.staged)
 		}
 		prev := in.Health
+		b.because("", reportReason(Passing, revived, ""))
 		in = b.setHealth(in, Passing)
 		r.logReport(in, prev, revived, "")
 		if revived {

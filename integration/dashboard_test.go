@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +30,8 @@ const dashboardCorefile = `svc.internal:{{PORT}} {
         api {{API}}
         %s
         service mysql {
-            instance db1 10.0.0.5:3306 tags primary
-            instance db2 10.0.0.6:3306 tags replica
+            instance db1 127.0.0.1:{{DBPORT}} tags primary
+            check tcp interval 200ms timeout 100ms rise 1 fall 1
             failover 10.0.0.100
             min-healthy 1
         }
@@ -121,16 +122,14 @@ func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chrom
 	}
 }
 
-// text returns the text of the first element sel matches, within pageBound.
+// text returns the text of the first element sel matches, once there is
+// one, within pageBound. It is read in one evaluation: the page replaces
+// its nodes as it re-renders, and a node looked up in one step may be gone
+// in the next.
 func (b *browser) text(t *testing.T, sel string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, pageBound)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
+	b.do(t, "wait for "+sel, visible(sel))
+	return b.eval(t, "(document.querySelector("+strconv.Quote(sel)+") || {}).innerText || ''")
 }
 
 func (b *browser) eval(t *testing.T, expr string) string {
@@ -142,6 +141,13 @@ func (b *browser) eval(t *testing.T, expr string) string {
 		t.Fatalf("evaluating %s: %v", expr, err)
 	}
 	return s
+}
+
+// goTo follows a link of the page to fragment, as a click does, in the
+// same document. (A click races the page's re-rendering of its links.)
+func (b *browser) goTo(t *testing.T, fragment string) {
+	t.Helper()
+	b.eval(t, "location.hash = '"+fragment+"'")
 }
 
 func (b *browser) html() (string, error) {
@@ -182,20 +188,38 @@ func (b *browser) checkOrigin(t *testing.T, origin string) {
 }
 
 func TestDashboard(t *testing.T) {
-	s := startServer(t, strings.Replace(dashboardCorefile, "%s", "deregister-after 1h", 1))
+	// mysql's probe finds its port closed: nothing listens on a port
+	// freePort handed out.
+	corefile := strings.NewReplacer("%s", "deregister-after 1h", "{{DBPORT}}", strconv.Itoa(freePort(t))).Replace(dashboardCorefile)
+	s := startServer(t, corefile)
 	api := s.api()
 	api.waitReady(t)
 	b := startBrowser(t)
 
 	// The list of services, then a service page, with no instance yet.
 	b.do(t, "open the dashboard", chromedp.Navigate(s.apiURL+"/ui/"), visible(`#services tr[data-service="mysql"]`))
-	if got := b.text(t, `#services tr[data-service="mysql"]`); !strings.Contains(got, "to 10.0.0.100 below 1 healthy") {
+	if got := b.text(t, `#services tr[data-service="mysql"]`); !strings.Contains(got, "ACTIVE: to 10.0.0.100 below 1 healthy") {
 		t.Errorf("mysql's row: %q", got)
 	}
+	// A probed instance shows its probe's last output.
+	b.goTo(t, "#/service/mysql")
+	b.do(t, "open mysql's page", visible(`#instances tr[data-instance="db1"][data-health="critical"] .probe .output`))
+	if got := b.text(t, `#instances tr[data-instance="db1"] .probe`); !strings.Contains(got, "connection refused") {
+		t.Errorf("db1's last probe: %q", got)
+	}
+	if got := b.text(t, `dd[data-fact="Failover"]`); !strings.HasPrefix(got, "ACTIVE") {
+		t.Errorf("mysql's failover: %q", got)
+	}
+	b.goTo(t, "#/")
+	b.do(t, "back to the list", visible(`#services tr[data-service="mysql"]`))
 	b.eval(t, "window.signpostMark = 'loaded once'")
 	api.expect(t, http.StatusOK, http.MethodPut, instPath("web", "w2"), regBody("10.0.0.7", 8080, `, "ttl": "30s", "tags": ["blue"]`))
 	b.do(t, "see web appear in the list", visible(`#services tr[data-service="web"]`))
-	b.do(t, "open web's page", chromedp.Click(chromedp.CSS(`#services tr[data-service="web"] a`)), visible(`#instances tr[data-instance="w2"]`))
+	if href := b.eval(t, `document.querySelector('#services tr[data-service="web"] a').getAttribute('href')`); href != "#/service/web" {
+		t.Errorf("web's link: %q", href)
+	}
+	b.goTo(t, "#/service/web")
+	b.do(t, "open web's page", visible(`#instances tr[data-instance="w2"]`))
 
 	// An instance registered through the API appears without a reload.
 	api.expect(t, http.StatusOK, http.MethodPut, instPath("web", "w1"), regBody("10.0.0.5", 8080, `, "ttl": "2s", "tags": ["blue"]`))
@@ -257,7 +281,8 @@ func (b *browser) screenshot(t *testing.T, path string) {
 // With token-read, the page asks for the token, signs in with a session
 // cookie, and reads and follows the registry with it.
 func TestDashboardSignIn(t *testing.T) {
-	s := startServer(t, strings.Replace(dashboardCorefile, "%s", "token s3cret\n        token-read on", 1))
+	corefile := strings.NewReplacer("%s", "token s3cret\n        token-read on", "{{DBPORT}}", strconv.Itoa(freePort(t))).Replace(dashboardCorefile)
+	s := startServer(t, corefile)
 	api := s.api().withToken("s3cret")
 	api.waitReady(t)
 	b := startBrowser(t)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signpost-dns/signpost/internal/etcdtest"
 	"github.com/signpost-dns/signpost/registry"
 )
 
@@ -374,5 +375,39 @@ func TestEventsConcurrent(t *testing.T) {
 			t.Fatalf("event %d: index %d, instance %s seen before: %v", i, e.Index, e.Instance, seen[e.Instance])
 		}
 		seen[e.Instance] = true
+	}
+}
+
+// On etcd, every server records the same registrations, health changes and
+// reasons, whichever server made them: they are derived from the watch.
+func TestEventsShared(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{Binary: etcdtest.Latest(t)})
+	a := openShared(t, c, "/signpost-events", "a")
+	b := openShared(t, c, "/signpost-events", "b")
+	if _, err := a.Register(sharedInstance("w1", "10.0.0.1", time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Report("web", "w1", registry.Critical, "GET /healthz: 503"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Report("web", "w1", registry.Passing, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Deregister("web", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"registered web/w1 passing", "health web/w1 critical", "health web/w1 passing", "deregistered web/w1"}
+	for name, r := range map[string]*registry.Registry{"a": a, "b": b} {
+		var page registry.EventPage
+		eventually(t, 5*time.Second, "server "+name+" did not record every event", func() bool {
+			page = r.Events(0)
+			return len(page.Events) >= len(want)
+		})
+		wantEvents(t, page.Events, want...)
+		for i, reason := range []string{"registered through the API", "GET /healthz: 503", "reported passing by its sidecar", "deregistered"} {
+			if reason != "" && page.Events[i].Reason != reason {
+				t.Errorf("server %s: event %s has reason %q, want %q", name, eventSummary(page.Events[i]), page.Events[i].Reason, reason)
+			}
+		}
 	}
 }

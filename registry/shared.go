@@ -238,7 +238,10 @@ func (r *Registry) applyChange(b *builder, c change, now time.Time) error {
 			return nil
 		}
 		r.leases.renewTo(c.key, in.TTL, farFuture)
-		b.because("", "heartbeat renewed the lease")
+		if _, existed := lookup(b.base, c.key.service, c.key.id); existed {
+			// Else its lease comes with its registration, the event's cause.
+			b.because("", "heartbeat renewed the lease")
+		}
 		if h := r.reportedHealth(c.key); in.Health != h {
 			b.setHealth(in, h)
 		}
@@ -317,7 +320,7 @@ func (r *Registry) registerShared(in Instance) (Instance, error) {
 		}
 	}
 	prevLease, hadLease := r.shared.store.leaseOf(k)
-	rev, err := r.shared.store.put(k, encodeShared(&in, ""), in.TTL)
+	rev, err := r.shared.store.put(k, encodeShared(&in, registerReason(false)), in.TTL)
 	if err != nil {
 		return Instance{}, err
 	}
@@ -385,7 +388,8 @@ func (r *Registry) reportShared(service, id string, h Health, output string) (In
 			return Instance{}, time.Time{}, err
 		}
 	}
-	if err := r.writeHealth(k, h, output); err != nil {
+	// The record carries the reason that every server's event log gives.
+	if err := r.writeHealth(k, h, reportReason(h, false, output)); err != nil {
 		return Instance{}, time.Time{}, err
 	}
 	deadline := r.cfg.Now().Add(cur.TTL)
@@ -470,7 +474,7 @@ func (r *Registry) restoreShared(instances []Instance) error {
 		if in.Check != "" {
 			in.Health = Critical
 		}
-		records[k] = encodeShared(&in, "")
+		records[k] = encodeShared(&in, "restored from a backup")
 		ttls[k] = in.TTL
 	}
 	r.mu.Unlock()

@@ -97,7 +97,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := h.parseEvents(r)
 	if err != nil {
-		w.Header().Set(IndexHeader, strconv.FormatUint(h.reg.Events(0).Last, 10))
+		w.Header().Set(IndexHeader, strconv.FormatUint(h.reg.EventIndex(), 10))
 		h.fail(w, r, err)
 		return
 	}
@@ -173,7 +173,7 @@ func (h *handler) eventStream(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set(IndexHeader, strconv.FormatUint(h.reg.Events(0).Last, 10))
+	hdr.Set(IndexHeader, strconv.FormatUint(h.reg.EventIndex(), 10))
 	w.WriteHeader(http.StatusOK)
 	s := &sseWriter{w: w, rc: rc}
 	s.printf("retry: 2000\n\n")

@@ -100,7 +100,7 @@ type uiLoginBody struct {
 // Only JSON is taken, which a form on another site cannot send.
 func (h *handler) uiLogin(w http.ResponseWriter, r *http.Request) {
 	uiHeaders(w)
-	if media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); media != "application/json" {
+	if !isJSON(r) {
 		refuse(w, r, http.StatusUnsupportedMediaType, `send the token as JSON: {"token": "..."} with Content-Type: application/json`)
 		return
 	}
@@ -125,13 +125,24 @@ func (h *handler) uiLogin(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// uiLogout serves POST /ui/logout: the session cookie is dropped.
+// uiLogout serves POST /ui/logout: the session cookie is dropped. Like
+// the sign-in it takes JSON only, so that another site cannot sign the
+// page out with a form.
 func (h *handler) uiLogout(w http.ResponseWriter, r *http.Request) {
 	uiHeaders(w)
+	if !isJSON(r) {
+		refuse(w, r, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: uiCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func isJSON(r *http.Request) bool {
+	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return media == "application/json"
 }
 
 // tokenMatches compares s with the token through their digests, in

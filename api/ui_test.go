@@ -115,7 +115,10 @@ func TestUILogin(t *testing.T) {
 		}
 	}
 
-	rec = f.do("POST", "/ui/logout", "")
+	if rec := f.do("POST", "/ui/logout", "", "Content-Type", "application/x-www-form-urlencoded"); rec.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("a form signing out, as another site could post: %d", rec.Code)
+	}
+	rec = f.do("POST", "/ui/logout", "{}", "Content-Type", "application/json")
 	if cs := rec.Result().Cookies(); rec.Code != http.StatusNoContent || len(cs) != 1 || cs[0].MaxAge >= 0 {
 		t.Errorf("sign-out: %d %v", rec.Code, cs)
 	}

@@ -163,6 +163,13 @@ func (l *eventLog) since(after uint64) (EventPage, <-chan struct{}) {
 	return page, l.changed
 }
 
+// EventIndex returns the index of the newest event, 0 when there is none.
+func (r *Registry) EventIndex() uint64 {
+	r.events.mu.Lock()
+	defer r.events.mu.Unlock()
+	return r.events.last
+}
+
 // Events returns the kept events after index after. Index 0 asks for all
 // that are kept.
 func (r *Registry) Events(after uint64) EventPage {

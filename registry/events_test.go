@@ -111,8 +111,8 @@ func TestEventsOfALease(t *testing.T) {
 			if !page.Events[1].Time.Equal(t0.Add(11 * time.Second)) {
 				t.Errorf("expiry at %v, want the clock's %v", page.Events[1].Time, t0.Add(11*time.Second))
 			}
-			if page.Last != 6 || page.Missed {
-				t.Errorf("last %d missed %v, want 6 and false", page.Last, page.Missed)
+			if page.Last != 6 || page.Missed || r.EventIndex() != 6 {
+				t.Errorf("last %d (index %d) missed %v, want 6 and false", page.Last, r.EventIndex(), page.Missed)
 			}
 		})
 	}

@@ -214,7 +214,9 @@ async function login(ev) {
 }
 
 async function logout() {
-  await fetch('/ui/logout', { method: 'POST', credentials: 'same-origin' });
+  await fetch('/ui/logout', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'same-origin', body: '{}',
+  });
   showLogin();
 }
 

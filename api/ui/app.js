@@ -6,6 +6,8 @@
 
 const maxEvents = 200; // events kept on the page
 const maxExplained = 50; // services whose explanation the list page fetches
+const minRefresh = 1000; // ms between two refreshes, however many events come
+const pollService = 5000; // ms between refreshes of a service page: probes run without events
 
 const state = {
   services: [], // GET /v1/services
@@ -17,6 +19,8 @@ const state = {
   skew: 0, // server clock minus this browser's, in ms
   source: null, // the EventSource
   tokenRequired: false,
+  dirty: new Set(), // services with events since their explanation was read
+  allDirty: true, // an event of the whole registry: read every explanation again
 };
 
 class AuthError extends Error {}
@@ -63,15 +67,19 @@ function serviceHref(name) { return '#/service/' + encodeURIComponent(name); }
 let loading = null; // the refresh in flight
 let again = false; // another refresh is due after it
 let timer = null;
+let lastRefresh = 0;
 
-// schedule refreshes the data soon, coalescing bursts of events.
+// schedule refreshes the data soon, at most once a second, coalescing
+// bursts of events.
 function schedule() {
   if (timer) return;
-  timer = setTimeout(() => { timer = null; refresh(); }, 100);
+  const wait = Math.max(100, lastRefresh + minRefresh - Date.now());
+  timer = setTimeout(() => { timer = null; refresh(); }, wait);
 }
 
 async function refresh() {
   if (loading) { again = true; return loading; }
+  lastRefresh = Date.now();
   loading = (async () => {
     try {
       await load();
@@ -93,11 +101,15 @@ async function load() {
     await Promise.all([loadDetail(r.service), loadExplain(r.service)]);
     return;
   }
-  const names = state.services.map((s) => s.service);
+  const names = state.services.map((s) => s.service).slice(0, maxExplained);
   for (const name of [...state.explain.keys()]) {
     if (!names.includes(name)) state.explain.delete(name);
   }
-  await Promise.all(names.slice(0, maxExplained).map(loadExplain));
+  // Only the explanations that events may have changed are read again.
+  const stale = names.filter((n) => state.allDirty || state.dirty.has(n) || !state.explain.has(n));
+  state.allDirty = false;
+  state.dirty.clear();
+  await Promise.all(stale.map(loadExplain));
 }
 
 async function loadDetail(name) {
@@ -146,6 +158,8 @@ function connect() {
     let e;
     try { e = JSON.parse(m.data); } catch (_) { return; }
     addEvent(e);
+    if (e.service) state.dirty.add(e.service);
+    else state.allDirty = true;
     schedule();
   };
   es.addEventListener('missed', () => {
@@ -154,6 +168,7 @@ function connect() {
     state.missed = true;
     state.events = [];
     state.lastIndex = 0;
+    state.allDirty = true;
     renderEvents();
   });
   es.onerror = () => {
@@ -465,6 +480,7 @@ async function start() {
 
 document.getElementById('login').addEventListener('submit', login);
 document.getElementById('logout').addEventListener('click', logout);
-window.addEventListener('hashchange', () => { render(); refresh(); });
+window.addEventListener('hashchange', () => { state.allDirty = true; render(); refresh(); });
 setInterval(tick, 1000);
+setInterval(() => { if (route().page === 'service' && state.source) schedule(); }, pollService);
 start();

@@ -315,3 +315,37 @@ func TestAcceptsEventStream(t *testing.T) {
 		}
 	}
 }
+
+// A stream outlives the server's WriteTimeout, meant for answers: each
+// write has a deadline of its own.
+func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
+	f := newFixture(t, Options{EventsHeartbeat: 50 * time.Millisecond})
+	base, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(f.h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Config.WriteTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() { cancel(); srv.Close() })
+
+	_, frames := openStream(t, srv.URL+"/v1/events/stream")
+	// Let the server's WriteTimeout pass several times over, heartbeats
+	// flowing, before the event comes.
+	deadline := time.After(time.Second)
+	for waiting := true; waiting; {
+		select {
+		case fr, ok := <-frames:
+			if !ok {
+				t.Fatal("the stream ended within the server's WriteTimeout")
+			}
+			if fr.comment == "" && fr.retry == "" {
+				t.Fatalf("unexpected frame %+v", fr)
+			}
+		case <-deadline:
+			waiting = false
+		}
+	}
+	f.register("web", "w1", web1)
+	if fr := nextFrame(t, frames, true); fr.id != "1" {
+		t.Errorf("after the WriteTimeout: %+v, want event 1", fr)
+	}
+}

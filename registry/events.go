@@ -73,9 +73,9 @@ type EventPage struct {
 	Missed bool
 }
 
-// eventLog is a bounded ring of the newest events, with a channel closed
-// at every append for those who wait. Its own mutex lets readers in
-// without waiting on the registry's writers.
+// eventLog is a bounded ring of the newest events, with a channel that the
+// next append closes when someone waits on it. Its own mutex lets readers
+// in without waiting on the registry's writers.
 type eventLog struct {
 	mu      sync.Mutex
 	ring    []Event // capacity is the bound; ring[start] is the oldest

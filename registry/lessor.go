@@ -125,6 +125,13 @@ func (ls *lessor) grant(k key, ttl time.Duration, deadline time.Time) {
 	ls.live.push(slot)
 }
 
+// grantNew is grant for a key known to hold no lease, as a start that
+// loads each instance once: it skips looking for one to revoke.
+func (ls *lessor) grantNew(k key, ttl time.Duration, deadline time.Time) {
+	slot := ls.add(lease{key: k, ttl: ttl, deadline: deadline.UnixNano(), index: -1})
+	ls.live.push(slot)
+}
+
 // grantExpired gives k a lease that ran out at expired, as a restart finds
 // it: it is removed deregister-after that moment unless renewed. It does not
 // count towards self-preservation, which judges what runs out while running.

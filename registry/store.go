@@ -447,7 +447,8 @@ func (r *Registry) restore(instances []stored, index uint64) {
 				in.Health = Critical
 				r.leases.grantExpired(key{in.Service, in.ID}, in.TTL, expired)
 			case in.TTL > 0:
-				r.leases.grant(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
+				// The records' keys are unique, and the registry empty.
+				r.leases.grantNew(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 			}
 			list = append(list, &in)
 		}

@@ -238,9 +238,6 @@ func (c *checker) transition(key string, s healthcheck.Status) {
 	}
 }
 
-// healthOf maps a check's state to the registry's. The two packages keep
-// enums of their own (healthcheck knows nothing of the registry), so they
-// meet here by name, not by number. A state without a case, such as one
 // probeOutput is why the check under key turned s, for the event log: its
 // last probe's output (URL secrets masked), or what passed.
 func (c *checker) probeOutput(key string, s healthcheck.Status) string {
@@ -254,6 +251,9 @@ func (c *checker) probeOutput(key string, s healthcheck.Status) string {
 	return fmt.Sprintf("%s check %s", res.Check.Type, s)
 }
 
+// healthOf maps a check's state to the registry's. The two packages keep
+// enums of their own (healthcheck knows nothing of the registry), so they
+// meet here by name, not by number. A state without a case, such as one
 // added to healthcheck and not yet here, is critical and not ok: an instance
 // whose health cannot be told is not served.
 func healthOf(s healthcheck.Status) (registry.Health, bool) {

@@ -355,24 +355,10 @@ func sameRegistration(a, b *Instance) bool {
 	return sameInstance(a, &c)
 }
 
-// FailingOver reports whether the service's name answers with its failover
-// target: one is set and fewer than min-healthy instances are healthy
-// (passing, and warning too when serveWarning is true).
-func (s *Service) FailingOver(serveWarning bool) bool {
-	if s == nil || s.config == nil || !s.config.Failover.IsSet() {
-		return false
-	}
-	healthy := s.counts[Passing]
-	if serveWarning {
-		healthy += s.counts[Warning]
-	}
-	return int(healthy) < s.config.MinHealthy
-}
-
 // failoverEvent is the event of a service starting or ending failover
 // between before and after (either may be nil).
 func failoverEvent(before, after *Service, name string, now time.Time, serveWarning bool) (Event, bool) {
-	was, is := before.FailingOver(serveWarning), after.FailingOver(serveWarning)
+	was, is := before.FailingOver("", serveWarning), after.FailingOver("", serveWarning)
 	if was == is {
 		return Event{}, false
 	}
@@ -384,22 +370,14 @@ func failoverEvent(before, after *Service, name string, now time.Time, serveWarn
 			e.Reason = "failover no longer configured"
 		default:
 			e.Reason = fmt.Sprintf("%d healthy instance(s), min-healthy %d: answers are the instances again",
-				healthyCount(after, serveWarning), after.config.MinHealthy)
+				after.Healthy("", serveWarning), after.config.MinHealthy)
 		}
 		return e, true
 	}
 	e.Type = EventFailoverOn
 	e.Reason = fmt.Sprintf("%d healthy instance(s), fewer than min-healthy %d: answers go to the failover %s",
-		healthyCount(after, serveWarning), after.config.MinHealthy, failoverTarget(after.config.Failover))
+		after.Healthy("", serveWarning), after.config.MinHealthy, failoverTarget(after.config.Failover))
 	return e, true
-}
-
-func healthyCount(s *Service, serveWarning bool) int {
-	n := s.Count(Passing)
-	if serveWarning {
-		n += s.Count(Warning)
-	}
-	return n
 }
 
 func failoverTarget(f Failover) string {

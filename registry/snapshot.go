@@ -125,13 +125,9 @@ func (s *Service) Instance(id string) (Instance, bool) {
 // callers must not modify them.
 func (s *Service) Select(dst []*Instance, tag string, warning bool) []*Instance {
 	for _, in := range s.instances {
-		if in.Health == Critical || (in.Health == Warning && !warning) {
-			continue
+		if in.servable(tag, warning) {
+			dst = append(dst, in)
 		}
-		if tag != "" && !in.HasTag(tag) {
-			continue
-		}
-		dst = append(dst, in)
 	}
 	return dst
 }

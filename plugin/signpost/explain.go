@@ -48,7 +48,7 @@ func (x *explainer) explain(_ context.Context, service, tag string) (api.Explana
 	}
 	eligible := svc.Select(nil, tag, sp.opts.serveWarning)
 	e.Eligible = len(eligible)
-	e.Failover = x.failover(svc, tag, snap, len(eligible))
+	e.Failover = x.failover(svc, tag, len(eligible))
 	e.Answered = len(eligible)
 	if e.Failover.Active {
 		e.Answered = 0
@@ -77,9 +77,9 @@ func (x *explainer) explain(_ context.Context, service, tag string) (api.Explana
 	return e, nil
 }
 
-// failover tells whether the names of svc (with tag) answer its failover:
-// the engine decides, on the A question of the service's name.
-func (x *explainer) failover(svc *registry.Service, tag string, snap *registry.Snapshot, healthy int) api.FailoverState {
+// failover tells whether the names of svc (with tag) answer its failover,
+// by the registry's rule that DNS answers by too.
+func (x *explainer) failover(svc *registry.Service, tag string, healthy int) api.FailoverState {
 	fo, minHealthy := svc.Failover()
 	out := api.FailoverState{Configured: fo.IsSet(), MinHealthy: minHealthy, Healthy: healthy}
 	if !fo.IsSet() {
@@ -93,9 +93,7 @@ func (x *explainer) failover(svc *registry.Service, tag string, snap *registry.S
 		}
 		out.Target = strings.Join(addrs, " ")
 	}
-	zone := x.sp.Zones[0]
-	pa, _ := x.sp.pack(packedKey{name: serviceName(svc.Name(), tag, zone), qtype: dns.TypeA}, zone, snap)
-	out.Active = pa.result == resultFailover
+	out.Active = svc.FailingOver(tag, x.sp.opts.serveWarning)
 	return out
 }
 

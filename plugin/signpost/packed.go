@@ -124,8 +124,8 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 	if key.qtype != dns.TypeA && key.qtype != dns.TypeAAAA && key.qtype != dns.TypeSRV {
 		return pa, true
 	}
-	healthy := svc.Select(nil, q.tag, sp.opts.serveWarning)
-	if fo, min := svc.Failover(); fo.IsSet() && len(healthy) < min {
+	if svc.FailingOver(q.tag, sp.opts.serveWarning) {
+		fo, _ := svc.Failover()
 		if fo.Name != "" {
 			pa.cname, pa.result = fo.Name, resultFailover
 			return pa, true
@@ -133,7 +133,7 @@ func (sp *Signpost) pack(key packedKey, zone string, snap *registry.Snapshot) (p
 		pa.result = resultFailover
 		sp.packFailover(pa, key.qtype, zone, svc, fo)
 	} else {
-		for _, in := range healthy {
+		for _, in := range svc.Select(nil, q.tag, sp.opts.serveWarning) {
 			sp.packInstance(pa, key.qtype, zone, in.Address, in.Port, in.Weight)
 		}
 	}

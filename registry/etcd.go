@@ -16,6 +16,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -52,6 +54,21 @@ const (
 	// maxTxnOps keeps transactions under etcd's default limit of 128.
 	maxTxnOps = 128
 )
+
+// etcdReconnect paces the redials of an etcd that went away. gRPC's
+// default backoff grows to two minutes, so that writes and heartbeats would
+// keep failing for up to that long after etcd is back; capped at a second,
+// a server is connected again within about a second of etcd's return, at
+// the cost of one refused dial a second while it is gone.
+var etcdReconnect = grpc.ConnectParams{
+	Backoff: backoff.Config{
+		BaseDelay:  100 * time.Millisecond,
+		Multiplier: 1.6,
+		Jitter:     0.2,
+		MaxDelay:   time.Second,
+	},
+	MinConnectTimeout: etcdDialTimeout,
+}
 
 // ErrUnavailable is returned by writes of a shared registry when its store
 // cannot be reached; nothing was written.
@@ -96,6 +113,7 @@ func openEtcd(cfg EtcdConfig) (*etcdStore, error) {
 		Password:             cfg.Password,
 		TLS:                  cfg.TLS,
 		Logger:               zap.NewNop(), // failures reach the registry's own log
+		DialOptions:          []grpc.DialOption{grpc.WithConnectParams(etcdReconnect)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
@@ -248,8 +266,18 @@ func (e *etcdStore) watch(ctx context.Context, rev int64, apply func([]change, i
 			}
 			return err
 		}
+		// One response may carry several revisions: each is applied on
+		// its own, in order, so that every server sees (and records in
+		// its event log) each transition another server wrote, not only
+		// where a burst of them ended.
 		var changes []change
+		at := int64(0)
 		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision != at && len(changes) > 0 {
+				apply(changes, at)
+				changes = nil
+			}
+			at = ev.Kv.ModRevision
 			c, ok := e.parse(ev.Kv.Key, ev.Type == clientv3.EventTypePut)
 			if !ok {
 				continue

@@ -38,6 +38,11 @@ func summaries(evs []registry.Event) []string {
 	return out
 }
 
+// endsWith reports whether the last of evs is want.
+func endsWith(evs []registry.Event, want string) bool {
+	return len(evs) > 0 && eventSummary(evs[len(evs)-1]) == want
+}
+
 func wantEvents(t *testing.T, got []registry.Event, want ...string) {
 	t.Helper()
 	if g := summaries(got); strings.Join(g, "\n") != strings.Join(want, "\n") {
@@ -399,10 +404,15 @@ func TestEventsShared(t *testing.T) {
 	want := []string{"registered web/w1 passing", "health web/w1 critical", "health web/w1 passing", "deregistered web/w1"}
 	for name, r := range map[string]*registry.Registry{"a": a, "b": b} {
 		var page registry.EventPage
-		eventually(t, 5*time.Second, "server "+name+" did not record every event", func() bool {
-			page = r.Events(0)
-			return len(page.Events) >= len(want)
-		})
+		// Wait for the last event, then compare the whole log: a server
+		// that missed a transition in between shows which.
+		deadline := time.Now().Add(5 * time.Second)
+		for page = r.Events(0); !endsWith(page.Events, want[len(want)-1]); page = r.Events(0) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server %s: no %q after 5s; events %q", name, want[len(want)-1], summaries(page.Events))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		wantEvents(t, page.Events, want...)
 		for i, reason := range []string{"registered through the API", "GET /healthz: 503", "reported passing by its sidecar", "deregistered"} {
 			if reason != "" && page.Events[i].Reason != reason {

@@ -116,8 +116,9 @@ type Instance struct {
 // HasTag reports whether the instance carries tag.
 func (in *Instance) HasTag(tag string) bool { return slices.Contains(in.Tags, tag) }
 
-// normalize validates in and returns a copy that owns its tags and meta, with
-// tags sorted and deduplicated and the address unmapped.
+// normalize validates in and returns a copy that owns its meta, with tags
+// sorted, deduplicated and interned (shared with other instances of the
+// same tags, never with the caller) and the address unmapped.
 func (in Instance) normalize() (Instance, error) {
 	if err := ValidateLabel("service", in.Service); err != nil {
 		return in, err
@@ -158,11 +159,11 @@ func (in Instance) normalize() (Instance, error) {
 		return in, &FieldError{Field: "health", Value: in.Health.String(), Reason: "unknown state"}
 	}
 	in.Address = in.Address.Unmap()
-	if len(in.Tags) > 0 {
-		in.Tags = slices.Compact(slices.Sorted(slices.Values(in.Tags)))
-	} else {
-		in.Tags = nil
+	tags := in.Tags
+	if !sortedUnique(tags) {
+		tags = slices.Compact(slices.Sorted(slices.Values(tags)))
 	}
+	in.Tags = internTags(tags) // a copy, shared with the instances of equal tags
 	if len(in.Meta) > 0 {
 		in.Meta = maps.Clone(in.Meta)
 	} else {
@@ -173,7 +174,7 @@ func (in Instance) normalize() (Instance, error) {
 
 // normalizeOwned is normalize for an instance that already owns its tags
 // and meta, as one just decoded from the data file: its tags are sorted in
-// place, and nothing is copied.
+// place, its meta kept, and its tags interned.
 func (in Instance) normalizeOwned() (Instance, error) {
 	tags, meta := in.Tags, in.Meta
 	in.Tags, in.Meta = nil, nil // checked below, not copied
@@ -196,12 +197,22 @@ func (in Instance) normalizeOwned() (Instance, error) {
 		if !slices.IsSorted(tags) {
 			slices.Sort(tags)
 		}
-		n.Tags = slices.Clip(slices.Compact(tags))
+		n.Tags = internTags(slices.Compact(tags))
 	}
 	if len(meta) > 0 {
 		n.Meta = meta
 	}
 	return n, nil
+}
+
+// sortedUnique reports whether tags are sorted with no repeats.
+func sortedUnique(tags []string) bool {
+	for i := 1; i < len(tags); i++ {
+		if tags[i-1] >= tags[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // broadcast is the limited broadcast address, which names no one host.

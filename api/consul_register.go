@@ -81,12 +81,13 @@ func unsupported(field, why string) error {
 }
 
 // consulPlan is a registration mapped onto the registry: the instance and
-// the health its TTL check starts with.
+// the health its check starts with.
 type consulPlan struct {
 	in registry.Instance
-	// initial is the health a TTL check starts in; Consul's default is
-	// critical until the first update. A TTL check registered again keeps
-	// the health it had, as Consul keeps a check's status.
+	// initial is the health a check starts in; Consul's default is
+	// critical until the first update or probe. A TTL check registered
+	// again keeps the health it had, as Consul keeps a check's status (the
+	// registry keeps a probed check's health itself).
 	initial registry.Health
 }
 
@@ -202,8 +203,7 @@ func (c *consul) conflict(in registry.Instance) error {
 	return nil
 }
 
-// apply registers the planned instance and sets the health its TTL check
-// starts in.
+// apply registers the planned instance in the health its check starts in.
 func (c *consul) apply(p consulPlan) error {
 	snap := c.h.reg.Snapshot()
 	if svc := snap.Service(p.in.Service); svc != nil && p.in.TTL > 0 {
@@ -212,16 +212,15 @@ func (c *consul) apply(p consulPlan) error {
 		}
 	}
 	before := snap.Index()
-	stored, err := c.h.reg.Register(p.in)
+	register := c.h.reg.Register
+	if p.in.TTL > 0 || p.in.Check != "" {
+		// The check's status is the instance's health from the write that
+		// registers it: DNS never answers with it in another state first.
+		register = func(in registry.Instance) (registry.Instance, error) { return c.h.reg.RegisterStarting(in, p.initial) }
+	}
+	stored, err := register(p.in)
 	if err != nil {
 		return err
-	}
-	if stored.TTL > 0 && p.initial != registry.Passing {
-		// Registering a lease makes the instance passing; a TTL check
-		// starts as its registration says, critical by default.
-		if _, _, err := c.h.reg.Report(stored.Service, stored.ID, p.initial, ""); err != nil && !errors.Is(err, registry.ErrNotFound) {
-			return err
-		}
 	}
 	if stored.ModifyIndex > before {
 		c.h.opts.Logger.Infof("api: registered instance %s of service %s at %s%s through the Consul API",

@@ -174,7 +174,7 @@ func (v consulView) check(in registry.Instance, id string) consulCheckJSON {
 	}
 	out := consulCheckJSON{
 		Node: v.c.opts.NodeName, CheckID: checkIDOf(in, id), Name: name, Status: in.Health.String(),
-		Notes: in.Meta[metaCheckNotes], ServiceID: id, ServiceName: in.Service, ServiceTags: tagsOf(in),
+		Notes: in.Meta[metaCheckNotes], Output: v.c.h.reg.CheckOutput(in), ServiceID: id, ServiceName: in.Service, ServiceTags: tagsOf(in),
 		CreateIndex: in.CreateIndex + 1, ModifyIndex: in.ModifyIndex + 1,
 	}
 	switch {

@@ -115,6 +115,7 @@ type Registry struct {
 	cur        atomic.Pointer[Snapshot]
 	preserving atomic.Bool
 	events     *eventLog // transitions, published with the snapshots that make them
+	outputs    checkOutputs
 
 	mu     sync.Mutex // the single writer path; guards everything below
 	cfg    Config
@@ -196,21 +197,28 @@ func (r *Registry) WaitIndex(ctx context.Context, after uint64) (*Snapshot, erro
 // instance with a TTL starts passing with a fresh lease. Re-registering an
 // identical instance only renews its lease and does not change the index.
 func (r *Registry) Register(in Instance) (Instance, error) {
+	return r.registerStarting(in, nil)
+}
+
+func (r *Registry) registerStarting(in Instance, initial *Health) (Instance, error) {
 	in, err := in.normalize()
 	if err != nil {
 		return Instance{}, err
 	}
-	if r.shared != nil {
-		return r.registerShared(in)
+	if initial != nil && *initial > Critical {
+		return Instance{}, &FieldError{Field: "health", Value: initial.String(), Reason: "unknown state"}
 	}
-	stored, wait, err := r.register(in)
+	if r.shared != nil {
+		return r.registerShared(in, initial)
+	}
+	stored, wait, err := r.register(in, initial)
 	if err != nil {
 		return Instance{}, err
 	}
 	return stored, wait()
 }
 
-func (r *Registry) register(in Instance) (Instance, func() error, error) {
+func (r *Registry) register(in Instance, initial *Health) (Instance, func() error, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.diskFull(); err != nil {
@@ -223,11 +231,11 @@ func (r *Registry) register(in Instance) (Instance, func() error, error) {
 	}
 	switch {
 	case in.TTL > 0:
-		in.Health = Passing
+		in.Health = leaseHealth(initial)
 		r.leases.grant(k, in.TTL, r.cfg.Now().Add(in.TTL))
 	case in.Check != "":
 		r.leases.revoke(k)
-		in.Health = initialHealth(old, in)
+		in.Health = initialHealth(old, in, initial)
 	default:
 		r.leases.revoke(k)
 	}
@@ -326,6 +334,7 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	if !ok {
 		return Instance{}, time.Time{}, nil, fmt.Errorf("instance %s of service %s %w", id, service, ErrNoLease)
 	}
+	r.setOutput(in, output)
 	deadline := time.Unix(0, l.deadline)
 	if !revived && in.Health == h {
 		return *in, deadline, noWait, nil
@@ -404,6 +413,7 @@ func (r *Registry) setHealth(service, id string, h Health, output string) (func(
 	}
 	b := newBuilder(r.staged)
 	b.because("", output)
+	r.setOutput(in, output)
 	b.setHealth(in, h)
 	return r.apply(b), nil // health is not persisted: probes find it again
 }
@@ -470,12 +480,15 @@ func (r *Registry) applyStatic(want map[string]StaticService) func() error {
 }
 
 // initialHealth is the health of an instance with an active check when it
-// is registered: critical until its check has passed, unless it replaces an
-// instance with the same check on the same address and port, whose probe
-// keeps running.
-func initialHealth(old *Instance, in Instance) Health {
+// is registered: initial, or critical when nil, until its check has run,
+// unless it replaces an instance with the same check on the same address
+// and port, whose probe keeps running.
+func initialHealth(old *Instance, in Instance, initial *Health) Health {
 	if old != nil && old.Check == in.Check && old.Address == in.Address && old.Port == in.Port {
 		return old.Health
+	}
+	if initial != nil {
+		return *initial
 	}
 	return Critical
 }
@@ -514,7 +527,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 		}
 		switch {
 		case in.Check != "":
-			in.Health = initialHealth(old, in)
+			in.Health = initialHealth(old, in, nil)
 		case old != nil && old.Check == "":
 			in.Health = old.Health
 		default:
@@ -575,6 +588,7 @@ func (r *Registry) apply(b *builder, ops ...op) func() error {
 		return r.committed()
 	}
 	r.staged = b.next
+	r.dropOutputs(b)
 	evs := b.events(r.cfg.Now(), r.cfg.ServeWarning)
 	if r.store == nil {
 		old := r.cur.Swap(r.staged)

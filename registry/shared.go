@@ -293,7 +293,7 @@ func encodeShared(in *Instance, output string) []byte {
 }
 
 // registerShared is Register on a shared registry.
-func (r *Registry) registerShared(in Instance) (Instance, error) {
+func (r *Registry) registerShared(in Instance, initial *Health) (Instance, error) {
 	k := key{in.Service, in.ID}
 	r.mu.Lock()
 	old, exists := lookup(r.staged, in.Service, in.ID)
@@ -303,9 +303,9 @@ func (r *Registry) registerShared(in Instance) (Instance, error) {
 	}
 	switch {
 	case in.TTL > 0:
-		in.Health = Passing
+		in.Health = leaseHealth(initial)
 	case in.Check != "":
-		in.Health = initialHealth(old, in)
+		in.Health = initialHealth(old, in, initial)
 	default:
 		in.Health = Passing
 	}
@@ -392,6 +392,7 @@ func (r *Registry) reportShared(service, id string, h Health, output string) (In
 	if err := r.writeHealth(k, h, reportReason(h, false, output)); err != nil {
 		return Instance{}, time.Time{}, err
 	}
+	r.setOutput(&cur, output)
 	deadline := r.cfg.Now().Add(cur.TTL)
 	in2, ok := lookup(r.Snapshot(), service, id)
 	if !ok {
@@ -420,15 +421,8 @@ func (r *Registry) sharedLookup(k key) (Instance, bool) {
 
 // writeHealth writes the health of an API instance to etcd when it differs
 // from what etcd holds, as a report or a probe's transition sets it.
-//
-// This server's snapshot may lag a write another server just made (the
-// watch delivers it a moment later), so a health that looks unchanged is
-// checked against etcd as it is now before it is let go: a sidecar that
-// reports passing through one server right after another server recorded
-// its failure must not leave it critical.
 func (r *Registry) writeHealth(k key, h Health, output string) error {
-	synced := false
-	for tries := 0; tries < 3; { // a concurrent write moved the record: read it again
+	for range 3 { // a concurrent write moved the record: read it again
 		r.mu.Lock()
 		in, ok := lookup(r.staged, k.service, k.id)
 		mod := r.shared.mods[k]
@@ -448,18 +442,7 @@ func (r *Registry) writeHealth(k key, h Health, output string) error {
 			return fmt.Errorf("instance %s of service %s %w", k.id, k.service, ErrNotFound)
 		}
 		if recorded == h {
-			if synced {
-				return nil
-			}
-			rev, _, err := r.shared.store.exists(k)
-			if err != nil {
-				return err
-			}
-			if err := r.waitApplied(rev); err != nil {
-				return err
-			}
-			synced = true
-			continue
+			return nil
 		}
 		next.Health = h
 		rev, done, err := r.shared.store.update(k, encodeShared(&next, output), mod)
@@ -467,14 +450,13 @@ func (r *Registry) writeHealth(k key, h Health, output string) error {
 			return err
 		}
 		if done {
+			r.setOutput(&next, output)
 			r.logReport(&next, recorded, false, output)
 			return r.waitApplied(rev)
 		}
 		if err := r.waitApplied(rev); err != nil {
 			return err
 		}
-		synced = true
-		tries++
 	}
 	return fmt.Errorf("%w: instance %s of service %s kept changing", ErrUnavailable, k.id, k.service)
 }

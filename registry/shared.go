@@ -421,8 +421,15 @@ func (r *Registry) sharedLookup(k key) (Instance, bool) {
 
 // writeHealth writes the health of an API instance to etcd when it differs
 // from what etcd holds, as a report or a probe's transition sets it.
+//
+// This server's snapshot may lag a write another server just made (the
+// watch delivers it a moment later), so a health that looks unchanged is
+// checked against etcd as it is now before it is let go: a sidecar that
+// reports passing through one server right after another server recorded
+// its failure must not leave it critical.
 func (r *Registry) writeHealth(k key, h Health, output string) error {
-	for range 3 { // a concurrent write moved the record: read it again
+	synced := false
+	for tries := 0; tries < 3; { // a concurrent write moved the record: read it again
 		r.mu.Lock()
 		in, ok := lookup(r.staged, k.service, k.id)
 		mod := r.shared.mods[k]
@@ -442,7 +449,18 @@ func (r *Registry) writeHealth(k key, h Health, output string) error {
 			return fmt.Errorf("instance %s of service %s %w", k.id, k.service, ErrNotFound)
 		}
 		if recorded == h {
-			return nil
+			if synced {
+				return nil
+			}
+			rev, _, err := r.shared.store.exists(k)
+			if err != nil {
+				return err
+			}
+			if err := r.waitApplied(rev); err != nil {
+				return err
+			}
+			synced = true
+			continue
 		}
 		next.Health = h
 		rev, done, err := r.shared.store.update(k, encodeShared(&next, output), mod)
@@ -457,6 +475,8 @@ func (r *Registry) writeHealth(k key, h Health, output string) error {
 		if err := r.waitApplied(rev); err != nil {
 			return err
 		}
+		synced = true
+		tries++
 	}
 	return fmt.Errorf("%w: instance %s of service %s kept changing", ErrUnavailable, k.id, k.service)
 }

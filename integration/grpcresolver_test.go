@@ -143,7 +143,9 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 
 	// RPCs run back to back from before the deregistration until 50 of
 	// them started past the bound; each is noted with its start and the
-	// backend that answered.
+	// backend that answered. The deregistration goes out once the loop
+	// runs and has reached the backend it removes, so that every run
+	// measures traffic moving off it, whenever the loop got scheduled.
 	type rpc struct {
 		start time.Time
 		addr  string
@@ -155,13 +157,14 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 		answered time.Time
 		answer   = make(chan time.Time, 1)
 		done     = make(chan struct{})
+		warm     = make(chan struct{})
 		// What the backend had served when the first RPC past the bound
 		// started: the RPCs are sequential, so none was in flight.
 		servedAtBound = -1
 	)
 	go func() {
 		defer close(done)
-		after := 0
+		after, warmed := 0, false
 		for deadline := time.Now().Add(20 * time.Second); after < 50 && time.Now().Before(deadline); {
 			select {
 			case answered = <-answer:
@@ -178,11 +181,20 @@ func TestGRPCResolverFollowsDeregistration(t *testing.T) {
 				return
 			}
 			rpcs = append(rpcs, rpc{start, addr})
+			if addr == gone.addr && !warmed {
+				close(warm)
+				warmed = true
+			}
 			if pastBound {
 				after++
 			}
 		}
 	}()
+	select {
+	case <-warm:
+	case <-done:
+		t.Fatalf("the RPC loop ended before reaching %s: %v", gone.addr, rpcErr)
+	}
 	sent := time.Now()
 	api.expect(t, http.StatusNoContent, http.MethodDelete, instPath("echo", "e2"), "")
 	answer <- time.Now()

@@ -71,10 +71,10 @@ func (r *Registry) RestoreBackup(rd io.Reader) error {
 			return &BackupError{Err: fmt.Errorf("instance %d: %w", i, err)}
 		}
 		st, err := decode([]byte(recordKey(rec.Service, rec.ID)), raw)
-		in := st.Instance
 		if err != nil {
 			return &BackupError{Err: fmt.Errorf("instance %d (%s/%s): %w", i, rec.Service, rec.ID, err)}
 		}
+		in := *st.Instance
 		k := key{in.Service, in.ID}
 		if seen[k] {
 			return &BackupError{Err: fmt.Errorf("instance %s of service %s appears twice", in.ID, in.Service)}

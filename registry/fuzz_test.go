@@ -24,11 +24,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := st.Instance.Validate(); err != nil {
 			t.Fatalf("decoded an invalid instance %+v: %v", st.Instance, err)
 		}
-		again, err := decode(key, putExpiredOp(&st.Instance, st.expired).value)
+		again, err := decode(key, putExpiredOp(st.Instance, st.expired).value)
 		if err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
-		if !sameInstance(&again.Instance, &st.Instance) || !again.expired.Equal(st.expired) {
+		if !sameInstance(again.Instance, st.Instance) || !again.expired.Equal(st.expired) {
 			t.Fatalf("round trip changed the instance: %+v -> %+v", st.Instance, again.Instance)
 		}
 	})

@@ -1,6 +1,9 @@
 package registry
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // lessor keeps the heartbeat leases and decides, at each sweep, which of them
 // run out, which instances are removed, and whether self-preservation holds.
@@ -451,7 +454,8 @@ func (ls *lessor) insert(slot int32) {
 }
 
 // reserve makes room in the index for n more leases at once, as a start
-// that loads them does, rather than doubling it step by step.
+// that loads them does, rather than doubling it step by step, and in the
+// heap of live leases.
 func (ls *lessor) reserve(n int) {
 	size := max(16, len(ls.index))
 	for 4*(ls.n+n) > 3*size {
@@ -460,6 +464,7 @@ func (ls *lessor) reserve(n int) {
 	if size > len(ls.index) {
 		ls.resize(size)
 	}
+	ls.live.slots = slices.Grow(ls.live.slots, n)
 }
 
 // grow doubles the index.

@@ -27,7 +27,7 @@ func withLeases(b *testing.B, n int, now func() time.Time) (*Registry, []key) {
 			Address: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Port: 80,
 			Weight: 1, TTL: 15 * time.Second,
 		}
-		instances[i] = stored{Instance: in}
+		instances[i] = stored{Instance: &in}
 		keys[i] = key{in.Service, in.ID}
 	}
 	r.restore(instances, 1)

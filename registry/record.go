@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"strconv"
+	"unsafe"
 )
 
 // decodeRecord decodes a stored record as json.Unmarshal would, without
@@ -22,6 +23,12 @@ func decodeRecord(data []byte, rec *record) error {
 // reports whether it did.
 func fastRecord(data []byte, rec *record) bool {
 	p := recordParser{data: data}
+	return p.record(rec)
+}
+
+// record decodes the parser's data into rec when it holds only the plain
+// forms, and reports whether it did.
+func (p *recordParser) record(rec *record) bool {
 	if !p.take('{') {
 		return false
 	}
@@ -105,6 +112,12 @@ func fastRecord(data []byte, rec *record) bool {
 type recordParser struct {
 	data []byte
 	i    int
+	// alias makes the strings read point into data instead of copies of
+	// it, for a caller that copies what it keeps before data goes away.
+	alias bool
+	// tags is where a list of strings is read into, reused from record to
+	// record when set (a caller that keeps a copy of the list).
+	tags []string
 }
 
 func (p *recordParser) take(c byte) bool {
@@ -126,7 +139,14 @@ func (p *recordParser) str() (string, bool) {
 	for ; p.i < len(p.data); p.i++ {
 		switch c := p.data[p.i]; {
 		case c == '"':
-			s := string(p.data[start:p.i])
+			var s string
+			switch {
+			case p.i == start:
+			case p.alias:
+				s = unsafe.String(&p.data[start], p.i-start)
+			default:
+				s = string(p.data[start:p.i])
+			}
 			p.i++
 			return s, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
@@ -149,7 +169,7 @@ func (p *recordParser) uint(limit uint64) (uint64, bool) {
 	if p.i < len(p.data) && (p.data[p.i] == '.' || p.data[p.i] == 'e' || p.data[p.i] == 'E') {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(digits), 10, 64)
+	n, err := strconv.ParseUint(unsafe.String(unsafe.SliceData(digits), len(digits)), 10, 64) // not kept
 	if err != nil || n > limit {
 		return 0, false
 	}
@@ -162,6 +182,9 @@ func (p *recordParser) strings() ([]string, bool) {
 		return nil, false
 	}
 	out := []string{}
+	if p.tags != nil {
+		out = p.tags[:0]
+	}
 	if p.take(']') {
 		return out, true
 	}
@@ -172,6 +195,9 @@ func (p *recordParser) strings() ([]string, bool) {
 		}
 		out = append(out, s)
 		if p.take(']') {
+			if p.tags != nil {
+				p.tags = out // grown, for the next record
+			}
 			return out, true
 		}
 		if !p.take(',') {

@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,6 +72,13 @@ type record struct {
 
 func recordKey(service, id string) string { return service + "/" + id }
 
+// isRecordKey reports whether key is recordKey(service, id), without
+// building it.
+func isRecordKey(key []byte, service, id string) bool {
+	return len(key) == len(service)+1+len(id) && string(key[:len(service)]) == service &&
+		key[len(service)] == '/' && string(key[len(service)+1:]) == id
+}
+
 // compareRecordKeys compares the record keys of two instances, as
 // strings.Compare(recordKey(as, aid), recordKey(bs, bid)) does, without
 // building them. Service names hold no '/'.
@@ -116,13 +125,57 @@ func deleteOp(service, id string) op { return op{key: recordKey(service, id)} }
 
 // stored is an instance as the store holds it.
 type stored struct {
-	Instance
+	*Instance
 	expired time.Time // when its lease ran out, or zero
 }
 
 // decode turns a stored record back into an instance, validated as a
 // registration would be.
 func decode(key, value []byte) (stored, error) {
+	var d decoder
+	return d.decode(key, value)
+}
+
+// decoder decodes the records of a data file one after another, copying
+// only what an instance keeps: the strings it reads point into the record
+// until then, a list of tags is read into the same scratch slice every
+// time (the instance gets the interned list), and consecutive instances of
+// a service (the store keeps them in key order) share one copy of its name.
+type decoder struct {
+	tags    []string
+	service string
+}
+
+func (d *decoder) decode(key, value []byte) (stored, error) {
+	if d.tags == nil {
+		d.tags = make([]string, 0, 4)
+	}
+	p := recordParser{data: value, alias: true, tags: d.tags}
+	var rec record
+	if !p.record(&rec) {
+		return decodeCopy(key, value) // not the plain form
+	}
+	d.tags = p.tags
+	in, err := rec.instance(key)
+	if err != nil {
+		// The error holds strings of the record: make them its own.
+		return decodeCopy(key, value)
+	}
+	if in.Service != d.service {
+		d.service = strings.Clone(in.Service)
+	}
+	in.Service = d.service
+	in.ID = strings.Clone(in.ID)
+	in.Check = strings.Clone(in.Check)
+	st, err := rec.stored(&in)
+	if err != nil {
+		return decodeCopy(key, value)
+	}
+	return st, nil
+}
+
+// decodeCopy is decode for a record in any form, with every string its own.
+func decodeCopy(key, value []byte) (stored, error) {
 	var rec record
 	if err := decodeRecord(value, &rec); err != nil {
 		return stored{}, fmt.Errorf("undecodable record: %w", err)
@@ -131,7 +184,13 @@ func decode(key, value []byte) (stored, error) {
 	if err != nil {
 		return stored{}, err
 	}
+	return rec.stored(&in)
+}
+
+// stored returns in, decoded from rec, with when its lease ran out.
+func (rec *record) stored(in *Instance) (stored, error) {
 	st := stored{Instance: in}
+	var err error
 	if rec.Expired != "" {
 		if st.expired, err = time.Parse(time.RFC3339Nano, rec.Expired); err != nil {
 			return stored{}, &FieldError{Field: "expired", Value: rec.Expired, Reason: "is not an RFC 3339 time"}
@@ -144,7 +203,7 @@ func (rec record) instance(key []byte) (Instance, error) {
 	if rec.Version != formatVersion {
 		return Instance{}, fmt.Errorf("record format version %d, this server reads version %d", rec.Version, formatVersion)
 	}
-	if string(key) != recordKey(rec.Service, rec.ID) {
+	if !isRecordKey(key, rec.Service, rec.ID) {
 		return Instance{}, fmt.Errorf("record holds instance %s of service %s", rec.ID, rec.Service)
 	}
 	addr, err := netip.ParseAddr(rec.Address)
@@ -265,15 +324,19 @@ func (s *store) load() (instances []stored, index uint64, err error) {
 				}
 			}
 			b := tx.Bucket(bucketInstances)
-			instances = make([]stored, 0, b.Stats().KeyN)
-			return b.ForEach(func(k, v []byte) error {
-				st, err := decode(k, v)
-				if err != nil {
-					return fmt.Errorf("%s: key %q: %w", s.path, k, err)
-				}
-				instances = append(instances, st)
+			raw := make([]rawRecord, 0, b.Stats().KeyN)
+			err = b.ForEach(func(k, v []byte) error {
+				raw = append(raw, rawRecord{k, v})
 				return nil
 			})
+			if err != nil {
+				return err
+			}
+			instances, err = decodeAll(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.path, err)
+			}
+			return nil
 		})
 	})
 	if err != nil {
@@ -281,6 +344,45 @@ func (s *store) load() (instances []stored, index uint64, err error) {
 	}
 	return instances, index, nil
 }
+
+// rawRecord is a record's key and value as the data file holds them.
+type rawRecord struct{ key, value []byte }
+
+// decodeAll decodes records, in order, on as many cores as the process
+// may use: decoding is most of a start's work, and the records are
+// independent. Each core takes a contiguous run of records, so the error
+// returned is that of the first bad record in order.
+func decodeAll(raw []rawRecord) ([]stored, error) {
+	out := make([]stored, len(raw))
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(raw)/decodeRun))
+	per := (len(raw) + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*per, min(len(raw), (w+1)*per)
+		wg.Go(func() {
+			var d decoder
+			for i := lo; i < hi; i++ {
+				st, err := d.decode(raw[i].key, raw[i].value)
+				if err != nil {
+					errs[w] = fmt.Errorf("key %q: %w", raw[i].key, err)
+					return
+				}
+				out[i] = st
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// decodeRun is the fewest records worth a core of their own.
+const decodeRun = 10_000
 
 // write applies ops and the change index in one transaction, which bbolt
 // commits with fsync before it returns. A write the disk has no room for is
@@ -423,23 +525,29 @@ func (r *Registry) restore(instances []stored, index uint64) {
 	b := newBuilder(r.staged)
 	now := r.cfg.Now()
 	r.leases.reserve(len(instances))
+	// The tables are filled in bulk. An empty registry (a start) is given
+	// its services in bulk too.
+	addrs := new(tableLoad[[16]byte, int32])
+	addrs.reserve(len(instances))
+	var services *tableLoad[string, *Service]
+	if r.staged.nsvc == 0 {
+		services = new(tableLoad[string, *Service])
+		services.reserve(len(instances) / 2)
+	}
 	for i := 0; i < len(instances); {
 		name := instances[i].Service
 		var list []*Instance
 		var svcIndex uint64
 		for ; i < len(instances) && instances[i].Service == name; i++ {
 			in, expired := instances[i].Instance, instances[i].expired
-			// Instances of a service share its name, and tags when they
-			// carry the same: one copy each instead of one per instance.
-			in.Service = name
-			if n := len(list); n > 0 && slices.Equal(list[n-1].Tags, in.Tags) {
-				in.Tags = list[n-1].Tags
-			}
+			instances[i].Instance = nil // the list holds it from now on
+			in.Service = name           // one copy for the instances of a service
 			if in.Check != "" {
 				in.Health = Critical // until its check passes again
 			}
 			svcIndex = max(svcIndex, in.ModifyIndex)
-			b.ref(in.Address, +1)
+			k := in.Address.As16()
+			addrs.add(hashAddr(k), k, 1)
 			switch {
 			case in.TTL > 0 && !expired.IsZero():
 				// Its lease had run out: it stays critical, and is
@@ -450,14 +558,38 @@ func (r *Registry) restore(instances []stored, index uint64) {
 				// The records' keys are unique, and the registry empty.
 				r.leases.grantNew(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
 			}
-			list = append(list, &in)
+			list = append(list, in)
 		}
-		b.put(name, rebuild(name, nil, list, countTags(list), svcIndex))
+		if svc := rebuild(name, nil, list, countTags(list), svcIndex); services != nil {
+			b.putNew(name, svc, services)
+		} else {
+			b.put(name, svc)
+		}
 		index = max(index, svcIndex)
+	}
+	addrs.apply(b.addrs, func(before, add int32) int32 { return before + add })
+	b.next.addrs = b.addrs.t
+	if services != nil {
+		services.apply(b.services, func(_, add *Service) *Service { return add })
+		b.next.services = b.services.t
 	}
 	b.next.index = index
 	r.staged = b.next
 	r.cur.Store(r.staged)
+}
+
+// putNew is put for a service the builder does not hold, as a start loads
+// them: its table entry goes to services, to be applied in bulk.
+func (b *builder) putNew(name string, svc *Service, services *tableLoad[string, *Service]) {
+	if svc.empty() {
+		return
+	}
+	b.dirty = true
+	b.retag(nil, svc)
+	b.setChecked(name, false, svc.checks > 0)
+	services.add(hashString(name), name, svc)
+	b.count(svc, +1)
+	b.next.nsvc++
 }
 
 // commitLoop writes staged batches to the store one after another and

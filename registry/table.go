@@ -1,6 +1,10 @@
 package registry
 
-import "hash/maphash"
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+)
 
 // table is an immutable hash map split in two levels of fanout parts, so
 // that a change copies one leaf and two small arrays of pointers, not the
@@ -150,4 +154,61 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 		c[k] = v
 	}
 	return c
+}
+
+// tableLoad collects entries to add to a table in bulk, for a start that
+// fills a table with many entries at once: each leaf is then sorted once,
+// where adding entries one at a time searches the leaf and moves its tail
+// for every one of them.
+type tableLoad[K comparable, V any] struct {
+	leaves [fanout * fanout][]entry[K, V] // by leaf: dir*fanout + leaf
+}
+
+// reserve makes room for about n entries, spread over the leaves as a
+// hash spreads them.
+func (l *tableLoad[K, V]) reserve(n int) {
+	per := n/len(l.leaves) + n/len(l.leaves)/4 + 4
+	for i := range l.leaves {
+		if cap(l.leaves[i]) < per {
+			l.leaves[i] = slices.Grow(l.leaves[i], per)
+		}
+	}
+}
+
+// add collects k with v.
+func (l *tableLoad[K, V]) add(h uint64, k K, v V) {
+	i := h%fanout*fanout + h/fanout%fanout
+	l.leaves[i] = append(l.leaves[i], entry[K, V]{h: uint32(h >> 32), k: k, v: v})
+}
+
+// apply adds what l collected to w's table and empties l. A key collected
+// more than once, or already in the table, gets combine(value before,
+// value added), in the order they were added.
+func (l *tableLoad[K, V]) apply(w *tableWriter[K, V], combine func(before, add V) V) {
+	for idx := range l.leaves {
+		add := l.leaves[idx]
+		if len(add) == 0 {
+			continue
+		}
+		l.leaves[idx] = nil
+		leaf := w.leaf(uint64(idx/fanout) + uint64(idx%fanout)*fanout)
+		all := append(append(make([]entry[K, V], 0, len(*leaf)+len(add)), *leaf...), add...)
+		slices.SortStableFunc(all, func(a, b entry[K, V]) int { return cmp.Compare(a.h, b.h) })
+		n := 0
+	next:
+		for _, e := range all {
+			for j := n - 1; j >= 0 && all[j].h == e.h; j-- {
+				if all[j].k == e.k {
+					all[j].v = combine(all[j].v, e.v)
+					continue next
+				}
+			}
+			all[n] = e
+			n++
+		}
+		if n < len(all) {
+			all = slices.Clone(all[:n]) // no spare room kept in the table
+		}
+		*leaf = all
+	}
 }

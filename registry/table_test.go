@@ -88,3 +88,61 @@ func TestTableSameHighHash(t *testing.T) {
 		}
 	}
 }
+
+// TestTableLoadMatchesMap adds entries in bulk, repeated keys among them,
+// to tables already holding some, against a Go map: every key holds the
+// sum of what it held and what was added, the table it derives from is
+// unchanged, and single writes work on the result as on any table.
+func TestTableLoadMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cur := new(table[string, int])
+	model := map[string]int{}
+	sum := func(before, add int) int { return before + add }
+	for round := range 20 {
+		before, beforeModel := cur, maps.Clone(model)
+		w := newTableWriter(cur)
+		if round%2 == 0 {
+			var l tableLoad[string, int]
+			for range rng.IntN(5000) {
+				k := fmt.Sprintf("k%d", rng.IntN(4000))
+				v := 1 + rng.IntN(9)
+				l.add(hashString(k), k, v)
+				model[k] += v
+			}
+			const h = uint64(9)<<32 | 1 // one leaf, one high half: found by key
+			for i := range 1 + rng.IntN(5) {
+				k := fmt.Sprintf("same%d", i)
+				l.add(h, k, 1)
+				l.add(h, k, 2)
+				model[k] += 3
+			}
+			l.apply(w, sum)
+			for i := range 5 {
+				k := fmt.Sprintf("same%d", i)
+				if v, ok := w.t.get(h, k); ok != (model[k] > 0) || v != model[k] {
+					t.Fatalf("round %d: get(%s) = %d, %v; want %d", round, k, v, ok, model[k])
+				}
+			}
+			for k := range model {
+				if len(k) > 4 && k[:4] == "same" {
+					delete(model, k) // not under its own hash: checked above
+					w.delete(h, k)
+				}
+			}
+		} else {
+			for range 200 {
+				k := fmt.Sprintf("k%d", rng.IntN(4000))
+				if rng.IntN(2) == 0 {
+					w.delete(hashString(k), k)
+					delete(model, k)
+				} else {
+					w.set(hashString(k), k, 7)
+					model[k] = 7
+				}
+			}
+		}
+		cur = w.t
+		checkTable(t, cur, model)
+		checkTable(t, before, beforeModel)
+	}
+}

@@ -89,7 +89,7 @@ func BenchmarkRegisterAtScale(b *testing.B) {
 func benchInstances(n int) []stored {
 	out := make([]stored, n)
 	for k := range n {
-		out[k].Instance = Instance{
+		out[k].Instance = &Instance{
 			Service: fmt.Sprintf("svc%d", k/3), ID: fmt.Sprintf("i%d", k%3),
 			Address: netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}),
 			Port:    8080, Weight: 1, Tags: []string{"v2"}, TTL: 30 * time.Second,

@@ -430,8 +430,6 @@ func (b *builder) setInstance(in Instance) *Instance {
 	if found {
 		old = list[i]
 		in.CreateIndex = list[i].CreateIndex
-		b.ref(list[i].Address, -1)
-		tags = addTags(tags, list[i].Tags, -1, false)
 		list = list[i+1:]
 	} else {
 		list = list[i:]
@@ -439,8 +437,20 @@ func (b *builder) setInstance(in Instance) *Instance {
 	stored := &in
 	next = append(next, stored)
 	next = append(next, list...)
-	b.ref(in.Address, +1)
-	tags = addTags(tags, in.Tags, +1, false)
+	// A change that keeps the address or the tags leaves their counts as
+	// they are, and copies no part of their tables.
+	if old == nil || old.Address != in.Address {
+		if old != nil {
+			b.ref(old.Address, -1)
+		}
+		b.ref(in.Address, +1)
+	}
+	if old == nil || !slices.Equal(old.Tags, in.Tags) {
+		if old != nil {
+			tags = addTags(tags, old.Tags, -1, false)
+		}
+		tags = addTags(tags, in.Tags, +1, false)
+	}
 	b.put(in.Service, rebuild(in.Service, svc.configPtr(), next, tags, b.next.index))
 	b.changes.noteInstance(key{in.Service, in.ID}, old, stored)
 	return stored

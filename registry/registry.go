@@ -441,15 +441,17 @@ func (r *Registry) ApplyStatic(services []StaticService) error {
 			return &FieldError{Field: "service", Value: cfg.Name, Reason: "is declared twice"}
 		}
 		ins := make([]Instance, 0, len(s.Instances))
+		ids := make(map[string]struct{}, len(s.Instances))
 		for _, in := range s.Instances {
 			in.Service, in.Source, in.TTL = cfg.Name, SourceCorefile, 0
 			n, err := in.normalize()
 			if err != nil {
 				return err
 			}
-			if slices.ContainsFunc(ins, func(o Instance) bool { return o.ID == n.ID }) {
+			if _, dup := ids[n.ID]; dup {
 				return &FieldError{Field: "id", Value: n.ID, Reason: "is declared twice in service " + cfg.Name}
 			}
+			ids[n.ID] = struct{}{}
 			ins = append(ins, n)
 		}
 		want[cfg.Name] = StaticService{Config: cfg, Instances: ins}
@@ -499,11 +501,7 @@ func (r *Registry) unsetStatic(b *builder, name string) {
 	if svc == nil {
 		return
 	}
-	for _, in := range svc.instances {
-		if in.Source == SourceCorefile {
-			b.removeInstance(name, in.ID)
-		}
-	}
+	b.removeInstancesFunc(name, func(in *Instance) bool { return in.Source == SourceCorefile })
 	b.setConfig(name, nil)
 }
 
@@ -514,6 +512,7 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 	name := s.Config.Name
 	b.because("", "declared in the Corefile")
 	keep := make(map[string]bool, len(s.Instances))
+	var set []Instance
 	for _, in := range s.Instances {
 		keep[in.ID] = true
 		old, ok := lookup(b.next, name, in.ID)
@@ -536,16 +535,11 @@ func (r *Registry) setStatic(b *builder, s StaticService) (ops []op) {
 		if old != nil && sameInstance(old, &in) {
 			continue
 		}
-		b.setInstance(in)
+		set = append(set, in)
 	}
+	b.setInstances(name, set)
 	b.because("", "no longer declared in the Corefile")
-	if svc := b.service(name); svc != nil {
-		for _, in := range svc.instances {
-			if in.Source == SourceCorefile && !keep[in.ID] {
-				b.removeInstance(name, in.ID)
-			}
-		}
-	}
+	b.removeInstancesFunc(name, func(in *Instance) bool { return in.Source == SourceCorefile && !keep[in.ID] })
 	cfg := s.Config
 	if svc := b.service(name); svc == nil || svc.config == nil || !sameConfig(*svc.config, cfg) {
 		b.setConfig(name, &cfg)

@@ -388,7 +388,8 @@ func parseService(c *caddy.Controller, declared []registry.StaticService) (regis
 		return s, c.Errf("service %s is declared twice", name)
 	}
 	s.Config = registry.ServiceConfig{Name: name, Source: registry.SourceCorefile}
-	var check string // the service's check, for each of its instances
+	var check string                 // the service's check, for each of its instances
+	ids := make(map[string]struct{}) // the instance IDs read so far
 	for c.NextBlock() {
 		switch c.Val() {
 		case "instance":
@@ -396,9 +397,10 @@ func parseService(c *caddy.Controller, declared []registry.StaticService) (regis
 			if err != nil {
 				return s, err
 			}
-			if slices.ContainsFunc(s.Instances, func(o registry.Instance) bool { return o.ID == in.ID }) {
+			if _, dup := ids[in.ID]; dup {
 				return s, c.Errf("instance %s is declared twice", in.ID)
 			}
+			ids[in.ID] = struct{}{}
 			s.Instances = append(s.Instances, in)
 		case "failover":
 			if s.Config.Failover, err = parseFailover(c); err != nil {

@@ -5,8 +5,9 @@ package registry
 // one write, so no snapshot, DNS answer or replica ever holds the instance
 // in another health first. On a shared registry the health is in the etcd
 // record that registers the instance, which every server applies as one
-// change. A data directory keeps no health, as for reports: after a restart
-// a leased instance is passing until its sidecar next reports.
+// change. A data directory keeps the health of an instance with a lease
+// and no probe, as for reports: after a restart it is in the health it
+// was registered or last reported in.
 //
 // An instance with a lease starts in initial with a fresh lease (Register
 // starts it passing). One with an active check starts in initial until its

@@ -83,6 +83,20 @@ func (p *recordParser) record(rec *record) bool {
 			if rec.Check, ok = p.str(); !ok {
 				return false
 			}
+		case "health":
+			name, ok := p.str()
+			if !ok {
+				return false
+			}
+			h, err := ParseHealth(name)
+			if err != nil {
+				return false // the general decoder says what is wrong
+			}
+			rec.Health = h
+		case "output":
+			if rec.Output, ok = p.str(); !ok {
+				return false
+			}
 		case "expired":
 			if rec.Expired, ok = p.str(); !ok {
 				return false

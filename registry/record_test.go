@@ -19,9 +19,15 @@ func FuzzRecordLikeJSON(f *testing.F) {
 	in.Meta, in.Check = nil, ""
 	f.Add(putOp(&in).value)
 	f.Add(putExpiredOp(&in, time.Unix(1_900_000_000, 5)).value)
+	in.Health = Critical
+	f.Add(putReportOp(&in, "disk full").value)
+	in.Health = Warning
+	f.Add(putReportOp(&in, "slow: <é>").value)
 	for _, s := range []string{
 		`{}`, `{"v":1,"port":70000}`, `{"v":1,"tags":[]}`, `{"v":1,"tags":null}`, `{"V":1}`, `{"v":1,"v":2}`,
 		`{"v":01}`, `{"v":1.0}`, `{"v":-1}`, `{"id":"\u0077"}`, ` {"v":1}`, `{"v":1}x`, `{"port":8080,"weight":65535,"create_index":18446744073709551615}`,
+		`{"health":"critical"}`, `{"health":"passing","output":""}`, `{"health":"Critical"}`, `{"health":""}`, `{"health":2}`,
+		`{"health":null}`, `{"health":"warning","health":"passing"}`, `{"output":"a\nb"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -291,7 +291,8 @@ func (r *Registry) deregister(service, id string) (func() error, error) {
 // out turns passing again.
 //
 // A heartbeat costs no disk write: leases live in memory only, and a
-// restarted server gives every lease a grace period instead.
+// restarted server gives every lease a grace period instead. One that
+// turns the instance passing again writes its health.
 func (r *Registry) Heartbeat(service, id string) (Instance, error) {
 	in, _, err := r.Renew(service, id)
 	return in, err
@@ -308,6 +309,10 @@ func (r *Registry) Renew(service, id string) (Instance, time.Time, error) {
 // its lease (and its registration) while it is critical. A heartbeat is a
 // report of Passing. output, the sidecar's reason, is logged on a change.
 // An instance without a lease cannot report: its health is its probe's.
+//
+// With a data directory a change of health is written to disk with the
+// output given with it, before Report returns, so that a restart keeps it;
+// a report that changes no health (a heartbeat) writes nothing.
 func (r *Registry) Report(service, id string, h Health, output string) (Instance, time.Time, error) {
 	if h > Critical {
 		return Instance{}, time.Time{}, &FieldError{Field: "status", Value: h.String(), Reason: "unknown state"}
@@ -347,10 +352,9 @@ func (r *Registry) report(service, id string, h Health, output string) (Instance
 	if !revived {
 		r.lapsed(key{service, id}, prev, h, true, last, r.cfg.Now())
 	}
-	if !revived {
-		return *in, deadline, r.apply(b), nil // health is not persisted
-	}
-	return *in, deadline, r.apply(b, putOp(in)), nil // no longer expired on disk either
+	// The reported health is written with the change (and an expired
+	// instance is no longer expired on disk), so that a restart keeps it.
+	return *in, deadline, r.apply(b, putReportOp(in, output)), nil
 }
 
 // logReport logs the health an instance's sidecar reported, when it changed.
@@ -414,8 +418,13 @@ func (r *Registry) setHealth(service, id string, h Health, output string) (func(
 	b := newBuilder(r.staged)
 	b.because("", output)
 	r.setOutput(in, output)
-	b.setHealth(in, h)
-	return r.apply(b), nil // health is not persisted: probes find it again
+	in = b.setHealth(in, h)
+	if keepsHealth(in) {
+		// The health of an instance with a lease and no probe is kept
+		// on disk, whoever sets it.
+		return r.apply(b, putReportOp(in, output)), nil
+	}
+	return r.apply(b), nil // a probe's result is not persisted: it probes again after a restart
 }
 
 // StaticService is a service declared in the Corefile, with its instances.

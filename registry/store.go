@@ -35,9 +35,13 @@ var (
 )
 
 // store keeps the registrations made through the API in a bbolt file, so
-// that a restart loses nothing acknowledged. Heartbeats and health states
-// are not written: a restart grants leases a grace period and probes find
-// health again.
+// that a restart loses nothing acknowledged. Heartbeats are not written: a
+// restart grants leases a grace period. The health of an instance with a
+// lease (and no probe) is written with every change to it, as its sidecar
+// reported it or as it was registered, so that one declared critical stays
+// out of answers after a restart until it reports passing. Probes' results
+// are not written: after a restart a probed instance is critical until its
+// probe passes again.
 type store struct {
 	db   *bolt.DB
 	path string
@@ -63,6 +67,12 @@ type record struct {
 	Weight  uint16            `json:"weight"`
 	TTL     string            `json:"ttl,omitempty"`
 	Check   string            `json:"check,omitempty"`
+	// Health is the health of an instance with a lease and no probe, as
+	// its sidecar last reported it or as it was registered in; absent for
+	// passing, as in the records written before health was kept. Output is
+	// what the sidecar said with the report that last changed it.
+	Health Health `json:"health,omitempty"`
+	Output string `json:"output,omitempty"`
 	// Expired is when the lease ran out (RFC 3339), for an instance that is
 	// critical for want of heartbeats: a restart must not revive it.
 	Expired     string `json:"expired,omitempty"`
@@ -97,10 +107,22 @@ func compareRecordKeys(as, aid, bs, bid string) int {
 	}
 }
 
-func putOp(in *Instance) op { return putExpiredOp(in, time.Time{}) }
+func putOp(in *Instance) op { return putRecordOp(in, "", time.Time{}) }
 
 // putExpiredOp is putOp for an instance whose lease ran out at expired.
-func putExpiredOp(in *Instance, expired time.Time) op {
+func putExpiredOp(in *Instance, expired time.Time) op { return putRecordOp(in, "", expired) }
+
+// putReportOp is putOp for an instance whose sidecar reported its health
+// with output.
+func putReportOp(in *Instance, output string) op { return putRecordOp(in, output, time.Time{}) }
+
+// keepsHealth reports whether the store keeps in's health: that of an
+// instance with a lease and no probe, which only its sidecar's reports (or
+// its registration) set. A probe decides its instance's health again after
+// a restart.
+func keepsHealth(in *Instance) bool { return in.TTL > 0 && in.Check == "" }
+
+func putRecordOp(in *Instance, output string, expired time.Time) op {
 	if in.Source != SourceAPI {
 		return op{}
 	}
@@ -110,6 +132,9 @@ func putExpiredOp(in *Instance, expired time.Time) op {
 	}
 	if in.TTL > 0 {
 		rec.TTL = in.TTL.String()
+	}
+	if keepsHealth(in) {
+		rec.Health, rec.Output = in.Health, output
 	}
 	if !expired.IsZero() {
 		rec.Expired = expired.UTC().Format(time.RFC3339Nano)
@@ -127,6 +152,7 @@ func deleteOp(service, id string) op { return op{key: recordKey(service, id)} }
 type stored struct {
 	*Instance
 	expired time.Time // when its lease ran out, or zero
+	output  string    // what its sidecar said with its health, if the store keeps it
 }
 
 // decode turns a stored record back into an instance, validated as a
@@ -167,6 +193,7 @@ func (d *decoder) decode(key, value []byte) (stored, error) {
 	in.Service = d.service
 	in.ID = strings.Clone(in.ID)
 	in.Check = strings.Clone(in.Check)
+	rec.Output = strings.Clone(rec.Output)
 	st, err := rec.stored(&in)
 	if err != nil {
 		return decodeCopy(key, value)
@@ -187,9 +214,13 @@ func decodeCopy(key, value []byte) (stored, error) {
 	return rec.stored(&in)
 }
 
-// stored returns in, decoded from rec, with when its lease ran out.
+// stored returns in, decoded from rec, with when its lease ran out and
+// the output of its health.
 func (rec *record) stored(in *Instance) (stored, error) {
 	st := stored{Instance: in}
+	if keepsHealth(in) {
+		st.output = rec.Output
+	}
 	var err error
 	if rec.Expired != "" {
 		if st.expired, err = time.Parse(time.RFC3339Nano, rec.Expired); err != nil {
@@ -218,6 +249,9 @@ func (rec record) instance(key []byte) (Instance, error) {
 		if in.TTL, err = time.ParseDuration(rec.TTL); err != nil {
 			return Instance{}, &FieldError{Field: "ttl", Value: rec.TTL, Reason: "is not a duration"}
 		}
+	}
+	if keepsHealth(&in) {
+		in.Health = rec.Health
 	}
 	return in.normalizeOwned() // rec's tags and meta are its own
 }
@@ -539,7 +573,7 @@ func (r *Registry) restore(instances []stored, index uint64) {
 		var list []*Instance
 		var svcIndex uint64
 		for ; i < len(instances) && instances[i].Service == name; i++ {
-			in, expired := instances[i].Instance, instances[i].expired
+			in, expired, output := instances[i].Instance, instances[i].expired, instances[i].output
 			instances[i].Instance = nil // the list holds it from now on
 			in.Service = name           // one copy for the instances of a service
 			if in.Check != "" {
@@ -556,7 +590,13 @@ func (r *Registry) restore(instances []stored, index uint64) {
 				r.leases.grantExpired(key{in.Service, in.ID}, in.TTL, expired)
 			case in.TTL > 0:
 				// The records' keys are unique, and the registry empty.
+				// It keeps the health it was last reported in: one
+				// reported critical is not served until it reports
+				// passing, within the grace as ever.
 				r.leases.grantNew(key{in.Service, in.ID}, in.TTL, now.Add(max(in.TTL, r.cfg.HeartbeatGrace)))
+			}
+			if output != "" {
+				r.setOutput(in, output)
 			}
 			list = append(list, in)
 		}

@@ -427,33 +427,11 @@ func BenchmarkSharedRegister(b *testing.B) {
 // the API's heartbeat calls) over 1,024 instances with 60 s leases: on etcd
 // a lease keep-alive, against the single server's renewal in memory.
 func BenchmarkSharedHeartbeat(b *testing.B) {
-	c := benchCluster(b)
-	backends := benchRegistries(b, c)
-	for _, backend := range []string{"memory", "etcd"} {
-		for _, w := range benchWriters {
-			b.Run(fmt.Sprintf("%s/writers=%d", backend, w), func(b *testing.B) {
-				r := backends[backend](b)
-				for slot := range benchSlots {
-					if _, err := r.Register(benchSlot(slot, 0, time.Minute)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				var before float64
-				if backend == "etcd" {
-					deregisterLater(b, r, benchSlots)
-					before = settledProposals(b, c)
-				}
-				benchParallel(b, w, "heartbeats/s", func(i int) error {
-					in := benchSlot(i%benchSlots, 0, 0)
-					_, _, err := r.Renew(in.Service, in.ID)
-					return err
-				})
-				if backend == "etcd" {
-					reportProposals(b, c, before)
-				}
-			})
-		}
-	}
+	benchLeased(b, "heartbeats/s", func(r *registry.Registry, i int) error {
+		in := benchSlot(i%benchSlots, 0, 0)
+		_, _, err := r.Renew(in.Service, in.ID)
+		return err
+	})
 }
 
 // BenchmarkSharedReport measures health transitions written through etcd:
@@ -462,6 +440,21 @@ func BenchmarkSharedHeartbeat(b *testing.B) {
 // recovers does. On etcd each is a lease keep-alive and a conditional
 // transaction; in memory a renewal and a new snapshot.
 func BenchmarkSharedReport(b *testing.B) {
+	benchLeased(b, "transitions/s", func(r *registry.Registry, i int) error {
+		in := benchSlot(i%benchSlots, 0, 0)
+		h := registry.Critical
+		if (i/benchSlots)%2 == 1 {
+			h = registry.Passing
+		}
+		_, _, err := r.Report(in.Service, in.ID, h, "bench")
+		return err
+	})
+}
+
+// benchLeased runs op, reported in unit, over benchSlots instances
+// registered with 60 s leases, in memory and on etcd, for each count of
+// writers; on etcd it also reports raft proposals per operation.
+func benchLeased(b *testing.B, unit string, op func(r *registry.Registry, i int) error) {
 	c := benchCluster(b)
 	backends := benchRegistries(b, c)
 	for _, backend := range []string{"memory", "etcd"} {
@@ -478,15 +471,7 @@ func BenchmarkSharedReport(b *testing.B) {
 					deregisterLater(b, r, benchSlots)
 					before = settledProposals(b, c)
 				}
-				benchParallel(b, w, "transitions/s", func(i int) error {
-					in := benchSlot(i%benchSlots, 0, 0)
-					h := registry.Critical
-					if (i/benchSlots)%2 == 1 {
-						h = registry.Passing
-					}
-					_, _, err := r.Report(in.Service, in.ID, h, "bench")
-					return err
-				})
+				benchParallel(b, w, unit, func(i int) error { return op(r, i) })
 				if backend == "etcd" {
 					reportProposals(b, c, before)
 				}
